@@ -1,0 +1,53 @@
+# crossintel — the two commands of the quick start are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+export CROSSINTEL_HOST := $(HOST)
+export CROSSINTEL_PORT := $(PORT)
+
+.PHONY: run test lock lint bench clean help
+
+help:
+	@echo "make run    set up, start the embedded PostgreSQL, migrate, load demo data, serve"
+	@echo "make test   set up, run the whole test suite on a fresh database"
+	@echo "make lock   recompile the hash-pinned lock files from pyproject.toml"
+	@echo "make lint   ruff"
+	@echo "make bench  load generator against the app and the bare baseline"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime dependencies only, from the hash-pinned lock.
+$(VENV)/.runtime: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# Runtime + test dependencies.
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	touch $@
+
+run: $(VENV)/.runtime
+	$(BIN)/crossintel serve --migrate --demo --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check app tests bench migrations
+
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""crossintel: shared drug-trafficking intelligence and case service of the CROSS units and OFAST."""

@@ -1,0 +1,1 @@
+"""Authentication (tokens, passwords, the principal) and authorisation (the policy)."""

@@ -1,0 +1,27 @@
+"""Password and client-secret hashing with Argon2id (argon2-cffi)."""
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so that an unknown username
+# costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_secret(secret: str) -> str:
+    return _hasher.hash(secret)
+
+
+def verify_secret(secret_hash: str | None, secret: str) -> bool:
+    try:
+        return _hasher.verify(secret_hash or _DUMMY_HASH, secret) and secret_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_secret() -> str:
+    """A fresh random secret for a service client (shown once, stored hashed)."""
+    return secrets.token_urlsafe(32)

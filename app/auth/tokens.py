@@ -1,0 +1,78 @@
+"""Access tokens (JWT via python-jose, one pinned algorithm) and opaque refresh tokens."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from jose import jwt
+from jose.exceptions import JOSEError
+
+from app.settings import Settings
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    subject: str
+    jti: str
+    expires_at: datetime
+
+
+def issue_access_token(settings: Settings, subject: str, scope: str) -> tuple[str, int]:
+    """Sign an access token for `subject` ("user:<uuid>" or "client:<uuid>")."""
+    now = datetime.now(UTC)
+    ttl = settings.access_token_ttl_seconds
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": subject,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+        "jti": uuid.uuid4().hex,
+        "scope": scope,
+    }
+    token = jwt.encode(
+        claims, settings.signing_key.get_secret_value(), algorithm=ALGORITHM
+    )
+    return token, ttl
+
+
+def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
+    """Verify signature, algorithm, issuer, audience and time claims; None when any fails.
+
+    The algorithm list holds only ALGORITHM, so `alg: none` and algorithm-confusion
+    tokens are refused before any key is used.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != ALGORITHM:
+            return None
+        claims = jwt.decode(
+            token,
+            settings.signing_key.get_secret_value(),
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require_exp": True, "require_iat": True, "require_sub": True,
+                     "require_jti": True, "require_aud": True, "require_iss": True},
+        )
+    except (JOSEError, ValueError, TypeError, KeyError):
+        return None
+    sub, jti, exp = claims.get("sub"), claims.get("jti"), claims.get("exp")
+    if not isinstance(sub, str) or not isinstance(jti, str) or not isinstance(exp, int):
+        return None
+    return AccessClaims(sub, jti, datetime.fromtimestamp(exp, UTC))
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A random opaque refresh token and the SHA-256 under which it is stored."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,57 @@
+"""The ASGI application: create_app(settings) wires routers, middleware, errors, lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import api_router, public_routers
+from app.db import Database, database_url, head_revision
+from app.errors import install_error_handlers
+from app.logs import RequestContextMiddleware
+from app.settings import Settings
+
+PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/api/v1/auth/token",
+        "/api/v1/auth/revoke",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+    }
+)
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+    """Build the app. `db` may be given (tests); otherwise the lifespan opens it from settings."""
+    settings.check_startup()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = db is None
+        app.state.db = db or Database(database_url(settings))
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="crossintel",
+        version="0.1.0",
+        summary="Shared drug-trafficking intelligence and case service of the CROSS units and OFAST.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.head_revision = head_revision()
+    if db is not None:
+        app.state.db = db
+    install_error_handlers(app)
+    for router in public_routers():
+        app.include_router(router)
+    app.include_router(api_router())
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Domain logic and queries. Services take (session, principal, …) and never commit."""

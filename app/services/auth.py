@@ -1,0 +1,158 @@
+"""OAuth2 grants (RFC 6749): password, refresh_token, client_credentials; revocation (RFC 7009)."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.passwords import verify_secret
+from app.auth.principal import USER_SCOPES
+from app.auth.tokens import (
+    decode_access_token,
+    hash_refresh_token,
+    issue_access_token,
+    new_refresh_token,
+)
+from app.models import RefreshToken, RevokedAccessToken, ServiceClient, User
+from app.settings import Settings
+
+log = logging.getLogger("crossintel.auth")
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error: `error` code, description and HTTP status."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass
+class TokenGrant:
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+
+
+INVALID_CREDENTIALS = "Invalid username or password."
+
+
+async def _issue_for_user(
+    session: AsyncSession, settings: Settings, user: User, family_id: uuid.UUID
+) -> TokenGrant:
+    scope = " ".join(USER_SCOPES)
+    access, ttl = issue_access_token(settings, f"user:{user.id}", scope)
+    refresh, refresh_hash = new_refresh_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=refresh_hash,
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    return TokenGrant(access, ttl, scope, refresh)
+
+
+async def password_grant(
+    session: AsyncSession, settings: Settings, username: str, password: str
+) -> TokenGrant:
+    """Sign a user in. Locked, disabled, unknown and wrong-password all answer alike."""
+    user = await session.scalar(
+        select(User).where(User.username == username).with_for_update()
+    )
+    now = datetime.now(UTC)
+    if user is None:
+        verify_secret(None, password)
+        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+    if user.locked_until is not None and user.locked_until > now:
+        verify_secret(None, password)
+        log.warning("sign-in refused: account locked", extra={"user_id": str(user.id)})
+        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+    if not verify_secret(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= settings.lockout_threshold:
+            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            user.failed_logins = 0
+            log.warning("account locked after failed sign-ins", extra={"user_id": str(user.id)})
+        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+    if not user.is_active:
+        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+    user.failed_logins = 0
+    user.locked_until = None
+    return await _issue_for_user(session, settings, user, uuid.uuid4())
+
+
+async def refresh_grant(session: AsyncSession, settings: Settings, token: str) -> TokenGrant:
+    """Rotate a refresh token. A token presented twice revokes its whole family."""
+    now = datetime.now(UTC)
+    stored = await session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == hash_refresh_token(token))
+        .with_for_update()
+    )
+    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
+    if stored.used_at is not None:
+        await _revoke_family(session, stored.family_id, now)
+        log.warning("refresh token reuse: family revoked", extra={"user_id": str(stored.user_id)})
+        raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
+    user = await session.get(User, stored.user_id)
+    if user is None or not user.is_active:
+        raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
+    stored.used_at = now
+    return await _issue_for_user(session, settings, user, stored.family_id)
+
+
+async def client_credentials_grant(
+    session: AsyncSession,
+    settings: Settings,
+    client_id: str,
+    client_secret: str,
+    requested_scope: str | None,
+) -> TokenGrant:
+    """Authenticate an agency system; the scope granted is within the client's own scopes."""
+    client = await session.scalar(select(ServiceClient).where(ServiceClient.client_id == client_id))
+    if not verify_secret(client.secret_hash if client else None, client_secret) or not (
+        client and client.is_active
+    ):
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    allowed = set(client.scopes)
+    if requested_scope:
+        wanted = set(requested_scope.split())
+        if not wanted <= allowed:
+            raise OAuthError("invalid_scope", "The requested scope exceeds the client's scopes.")
+        allowed = wanted
+    scope = " ".join(sorted(allowed))
+    access, ttl = issue_access_token(settings, f"client:{client.id}", scope)
+    return TokenGrant(access, ttl, scope)
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
+    """RFC 7009: revoke a refresh token (its family) or an access token; unknown tokens are ignored."""
+    now = datetime.now(UTC)
+    stored = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
+    )
+    if stored is not None:
+        await _revoke_family(session, stored.family_id, now)
+        return
+    claims = decode_access_token(settings, token)
+    if claims is not None and claims.expires_at > now:
+        existing = await session.get(RevokedAccessToken, claims.jti)
+        if existing is None:
+            session.add(RevokedAccessToken(jti=claims.jti, expires_at=claims.expires_at))

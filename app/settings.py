@@ -1,0 +1,47 @@
+"""Settings, read from the environment (prefix CROSSINTEL_) and injected into create_app()."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SIGNING_KEY = "crossintel-development-signing-key-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CROSSINTEL_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql+asyncpg://… ; unset: run the embedded PostgreSQL under data_dir",
+    )
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    signing_key: SecretStr = SecretStr(DEFAULT_SIGNING_KEY)
+    jwt_issuer: str = "crossintel"
+    jwt_audience: str = "crossintel-api"
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    lockout_threshold: int = Field(default=5, gt=0)
+    lockout_minutes: int = Field(default=15, gt=0)
+
+    demo_password: SecretStr = SecretStr("crossintel-demo")
+    demo_client_secret: SecretStr = SecretStr("crossintel-demo-client")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def check_startup(self) -> None:
+        """Refuse to run production with the well-known development signing key."""
+        if self.is_production and self.signing_key.get_secret_value() == DEFAULT_SIGNING_KEY:
+            raise ValueError(
+                "CROSSINTEL_SIGNING_KEY must be set to a secret of your own in production"
+            )
+        if self.is_production and len(self.signing_key.get_secret_value()) < 32:
+            raise ValueError("CROSSINTEL_SIGNING_KEY must be at least 32 characters in production")

@@ -1,0 +1,169 @@
+"""Test fixtures: a fresh database per run on a real PostgreSQL.
+
+The server is CROSSINTEL_TEST_DATABASE_URL when set (a database named crossintel_test_<random>
+is created there and dropped at the end), else an embedded PostgreSQL in a temporary folder.
+The schema is built by `alembic upgrade head`, and the demo data is loaded.
+"""
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.db import Database, embedded_url, migrate_async, stop_embedded
+from app.main import create_app
+from app.services.demo import load_demo
+from app.settings import Settings
+
+DEMO_PASSWORD = "crossintel-demo-test"
+DEMO_CLIENT_SECRET = "crossintel-demo-client-test"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    server_url = os.environ.get("CROSSINTEL_TEST_DATABASE_URL")
+    tmp: str | None = None
+    if not server_url:
+        tmp = tempfile.mkdtemp(prefix="crossintel-test-")
+        server_url = embedded_url(Path(tmp))
+    name = f"crossintel_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        await migrate_async(url)
+        yield url
+    finally:
+        admin = await asyncpg.connect(_asyncpg_dsn(server_url))
+        try:
+            await admin.execute(f'drop database if exists "{name}" with (force)')
+        finally:
+            await admin.close()
+        if tmp:
+            stop_embedded()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        demo_password=DEMO_PASSWORD,
+        demo_client_secret=DEMO_CLIENT_SECRET,
+        signing_key="test-signing-key-0123456789abcdef0123456789",
+    )
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str, settings: Settings) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    async with database.sessionmaker() as session, session.begin():
+        await load_demo(session, settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, db: Database):
+    application = create_app(settings, db=db)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD) -> dict:
+    """Password grant; returns the token answer (asserting success)."""
+    response = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": username, "password": password},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="session")
+async def auth(client: httpx.AsyncClient):
+    """auth(username) -> Authorization headers for a demo persona (tokens cached per run)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    async def headers(username: str) -> dict[str, str]:
+        if username not in cache:
+            if username == "douane-dnred":
+                response = await client.post(
+                    "/api/v1/auth/token",
+                    data={"grant_type": "client_credentials", "client_id": username,
+                          "client_secret": DEMO_CLIENT_SECRET},
+                )
+                assert response.status_code == 200, response.text
+                token = response.json()["access_token"]
+            else:
+                token = (await sign_in(client, username))["access_token"]
+            cache[username] = {"Authorization": f"Bearer {token}"}
+        return cache[username]
+
+    return headers
+
+
+@pytest.fixture
+async def new_user(client: httpx.AsyncClient, auth):
+    """new_user(agency, unit_code, role) -> (user json, password): a fresh account of its own."""
+
+    async def make(agency: str = "police", unit_code: str | None = "CROSS-13",
+                   role: str = "officer") -> tuple[dict, str]:
+        admin = await auth("admin")
+        password = "a-long-test-password-" + uuid.uuid4().hex[:6]
+        response = await client.post(
+            "/api/v1/admin/users",
+            headers=admin,
+            json={"username": f"t.{uuid.uuid4().hex[:10]}", "display_name": "Test user",
+                  "agency": agency, "password": password},
+        )
+        assert response.status_code == 201, response.text
+        user = response.json()
+        if unit_code:
+            units = await unit_ids(client, admin)
+            response = await client.put(
+                f"/api/v1/admin/users/{user['id']}/memberships",
+                headers=admin, json={"unit_id": units[unit_code], "role": role},
+            )
+            assert response.status_code == 200, response.text
+        return user, password
+
+    return make
+
+
+async def unit_ids(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:
+    """Unit code -> id, flattened from the tree."""
+    response = await client.get("/api/v1/units", headers=headers)
+    assert response.status_code == 200, response.text
+    out: dict[str, str] = {}
+
+    def walk(nodes: list[dict]) -> None:
+        for node in nodes:
+            out[node["code"]] = node["id"]
+            walk(node["children"])
+
+    walk(response.json())
+    return out
