@@ -47,13 +47,13 @@ def conflict(code: str, detail: str) -> Problem:
     return Problem(409, code, "Conflict", detail)
 
 
-def unauthorized(detail: str = "A valid bearer token is required.") -> Problem:
+def unauthorized(
+    detail: str = "A valid bearer token is required.", *, error: str | None = "invalid_token"
+) -> Problem:
+    """401 with a Bearer challenge; RFC 6750 §3.1: no error code when no token was sent."""
+    challenge = 'Bearer realm="crossintel"' + (f', error="{error}"' if error else "")
     return Problem(
-        401,
-        "unauthorized",
-        "Unauthorized",
-        detail,
-        headers={"WWW-Authenticate": 'Bearer realm="crossintel", error="invalid_token"'},
+        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": challenge}
     )
 
 
@@ -132,8 +132,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+        # Starlette runs this outside every middleware, once the request context is gone:
+        # carry the request id into the log line and the response header by hand.
+        request_id = getattr(request.state, "request_id", None)
+        log.error(
+            "unhandled error",
+            exc_info=(type(exc), exc, exc.__traceback__),
+            extra={"request_id": request_id} if request_id else None,
+        )
         return problem_response(
             request,
-            Problem(500, "internal_error", "Internal server error", "An unexpected error occurred."),
+            Problem(500, "internal_error", "Internal server error", "An unexpected error occurred.",
+                    headers={"X-Request-ID": request_id} if request_id else None),
         )

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(default=5, gt=0)
     lockout_minutes: int = Field(default=15, gt=0)
 
+    attachment_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
     demo_password: SecretStr = SecretStr("crossintel-demo")
     demo_client_secret: SecretStr = SecretStr("crossintel-demo-client")
 

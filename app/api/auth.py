@@ -49,7 +49,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 async def token(
     request: Request,
     session: SessionDep,
-    grant_type: Annotated[str, Form()],
+    grant_type: Annotated[str | None, Form()] = None,
     username: Annotated[str | None, Form()] = None,
     password: Annotated[str | None, Form()] = None,
     refresh_token: Annotated[str | None, Form()] = None,
@@ -72,6 +72,8 @@ async def token(
     """
     settings = request.app.state.settings
     try:
+        if not grant_type:
+            raise auth_service.OAuthError("invalid_request", "grant_type is required.")
         if grant_type == "password":
             if not username or password is None:
                 raise auth_service.OAuthError("invalid_request", "username and password are required.")

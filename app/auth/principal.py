@@ -73,9 +73,16 @@ async def _memberships(session: AsyncSession, user_id: uuid.UUID) -> tuple[UnitR
 
 
 async def load_principal(
-    session: AsyncSession, subject: str, jti: str | None = None
+    session: AsyncSession,
+    subject: str,
+    jti: str | None = None,
+    token_scopes: frozenset[str] | None = None,
 ) -> Principal | None:
-    """The principal for a token subject, or None when the account is gone or disabled."""
+    """The principal for a token subject, or None when the account is gone or disabled.
+
+    Its scopes are those the token was granted (`token_scopes`, e.g. a client that asked
+    for less than it may have), within what the account holds today.
+    """
     kind, _, raw_id = subject.partition(":")
     try:
         ident = uuid.UUID(raw_id)
@@ -98,7 +105,7 @@ async def load_principal(
             agency=user.agency,
             memberships=await _memberships(session, user.id),
             platform_roles=frozenset(user.platform_roles),
-            scopes=frozenset(USER_SCOPES),
+            scopes=_within(frozenset(USER_SCOPES), token_scopes),
             max_marking="DR",
             token_jti=jti,
         )
@@ -119,11 +126,15 @@ async def load_principal(
             name=client.client_id,
             agency=client.agency,
             memberships=(UnitRole(client.unit_id, unit_code, "client"),),
-            scopes=frozenset(client.scopes),
+            scopes=_within(frozenset(client.scopes), token_scopes),
             max_marking=client.max_marking,
             token_jti=jti,
         )
     return None
+
+
+def _within(held: frozenset[str], granted: frozenset[str] | None) -> frozenset[str]:
+    return held if granted is None else held & granted
 
 
 async def require_principal(request: Request, session: SessionDep) -> Principal:
@@ -131,11 +142,11 @@ async def require_principal(request: Request, session: SessionDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized()
+        raise unauthorized(error=None)
     claims = decode_access_token(request.app.state.settings, token.strip())
     if claims is None or claims.expires_at <= datetime.now(UTC):
         raise unauthorized("The bearer token is invalid or expired.")
-    principal = await load_principal(session, claims.subject, claims.jti)
+    principal = await load_principal(session, claims.subject, claims.jti, claims.scopes)
     if principal is None:
         raise unauthorized("The account behind this token is disabled or revoked.")
     request.state.principal = principal

@@ -12,6 +12,8 @@ from jose.exceptions import JOSEError
 from app.settings import Settings
 
 ALGORITHM = "HS256"
+# Clock skew tolerated between the app processes that issue and verify tokens (nbf, iat).
+CLOCK_SKEW_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class AccessClaims:
     subject: str
     jti: str
     expires_at: datetime
+    scopes: frozenset[str] = frozenset()
 
 
 def issue_access_token(settings: Settings, subject: str, scope: str) -> tuple[str, int]:
@@ -45,7 +48,8 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
     """Verify signature, algorithm, issuer, audience and time claims; None when any fails.
 
     The algorithm list holds only ALGORITHM, so `alg: none` and algorithm-confusion
-    tokens are refused before any key is used.
+    tokens are refused before any key is used. python-jose only checks that `iat` is a
+    number, so a token issued in the future is refused here.
     """
     try:
         header = jwt.get_unverified_header(token)
@@ -58,14 +62,20 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require_exp": True, "require_iat": True, "require_sub": True,
-                     "require_jti": True, "require_aud": True, "require_iss": True},
+                     "require_jti": True, "require_aud": True, "require_iss": True,
+                     "leeway": CLOCK_SKEW_SECONDS},
         )
     except (JOSEError, ValueError, TypeError, KeyError):
         return None
-    sub, jti, exp = claims.get("sub"), claims.get("jti"), claims.get("exp")
-    if not isinstance(sub, str) or not isinstance(jti, str) or not isinstance(exp, int):
+    sub, jti, exp, iat = claims.get("sub"), claims.get("jti"), claims.get("exp"), claims.get("iat")
+    scope = claims.get("scope", "")
+    if not all(isinstance(v, str) for v in (sub, jti, scope)):
         return None
-    return AccessClaims(sub, jti, datetime.fromtimestamp(exp, UTC))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat)):
+        return None
+    if iat > datetime.now(UTC).timestamp() + CLOCK_SKEW_SECONDS:
+        return None
+    return AccessClaims(sub, jti, datetime.fromtimestamp(exp, UTC), frozenset(scope.split()))
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ARRAY, Boolean, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at, in_list, uuid_pk
+from app.models.base import Base, now_column, in_list, uuid_pk
 
 MARKINGS = ("NP", "DR")
 
@@ -24,4 +24,4 @@ class ServiceClient(Base):
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
     max_marking: Mapped[str] = mapped_column(String(2), default="NP")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = now_column()

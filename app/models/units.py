@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at, in_list, uuid_pk
+from app.models.base import Base, now_column, in_list, uuid_pk
 
 UNIT_KINDS = ("national", "pole", "antenne", "detachement", "cross")
 AGENCIES = ("police", "gendarmerie", "douane", "justice", "ofast")
@@ -34,4 +34,4 @@ class Unit(Base):
         ForeignKey("units.id", ondelete="RESTRICT"), index=True
     )
     departement: Mapped[str | None] = mapped_column(String(3))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = now_column()

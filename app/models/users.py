@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at, in_list, uuid_pk
+from app.models.base import Base, now_column, in_list, uuid_pk
 
 UNIT_ROLES = ("officer", "supervisor", "analyst")
 PLATFORM_ROLES = ("admin", "auditor")
@@ -41,7 +41,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = now_column()
 
 
 class Membership(Base):
@@ -57,7 +57,7 @@ class Membership(Base):
         ForeignKey("units.id", ondelete="RESTRICT"), index=True
     )
     role: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = now_column()
 
 
 class RefreshToken(Base):
@@ -78,7 +78,7 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = now_column()
 
 
 class RevokedAccessToken(Base):

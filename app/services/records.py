@@ -1,0 +1,413 @@
+"""Intelligence records: filing, reading, editing with optimistic concurrency, history,
+search with facets. Every query starts from the policy's record filter."""
+
+import base64
+import binascii
+import json
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, literal_column, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import policy
+from app.auth.principal import Principal
+from app.errors import Problem, invalid_field
+from app.models import (
+    Record,
+    RecordAttachment,
+    RecordSelector,
+    RecordVersion,
+    ServiceClient,
+    Unit,
+    User,
+)
+from app.schemas.entities import entity_adapter
+from app.schemas.records import (
+    AttachmentOut,
+    Facets,
+    Location,
+    RecordCreate,
+    RecordOut,
+    RecordSummary,
+    RecordUpdate,
+)
+from app.services.entities import entity_names, fold, search_selectors, selectors
+from app.storage import FileStore, Readable, Refused, TooLarge
+
+TEXT_CONFIG = "french"
+
+
+def _search_vector(title: str, narrative: str, names: list[str], extra: list[str]) -> Any:
+    """The full-text vector of a record. Text is folded (accents stripped) before it
+    reaches PostgreSQL, as queries are: accent-insensitive search without `unaccent`,
+    which the embedded server lacks."""
+    rest = " ".join([narrative, *names, *extra])
+    return func.setweight(func.to_tsvector(TEXT_CONFIG, fold(title)), literal_column("'A'")).op("||")(
+        func.to_tsvector(TEXT_CONFIG, fold(rest))
+    )
+
+
+def _entities_payload(entities: list[Any]) -> tuple[list[dict], set[tuple[str, str]], list[str]]:
+    payload = [e.model_dump(mode="json", exclude_none=True) for e in entities]
+    found: set[tuple[str, str]] = set()
+    names: list[str] = []
+    for entity in entities:
+        found.update(selectors(entity))
+        names.extend(entity_names(entity))
+    return payload, found, names
+
+
+def snapshot(record: Record) -> dict[str, Any]:
+    """The record's content as it stands, for its version history."""
+    return {
+        "title": record.title,
+        "narrative": record.narrative,
+        "occurred_at": record.occurred_at.isoformat(),
+        "location": {"commune": record.commune, "departement": record.departement,
+                     "lat": record.lat, "lon": record.lon},
+        "drug_types": list(record.drug_types),
+        "source_reliability": record.source_reliability,
+        "information_assessment": record.information_assessment,
+        "handling_code": record.handling_code,
+        "handling_note": record.handling_note,
+        "marking": record.marking,
+        "scope": record.scope,
+        "tags": list(record.tags),
+        "entities": record.entities,
+    }
+
+
+async def _reindex(session: AsyncSession, record: Record, found: set[tuple[str, str]],
+                   names: list[str]) -> None:
+    await session.execute(
+        RecordSelector.__table__.delete().where(RecordSelector.record_id == record.id)
+    )
+    if found:
+        await session.execute(
+            RecordSelector.__table__.insert(),
+            [{"record_id": record.id, "type": t, "value": v} for t, v in sorted(found)],
+        )
+    record.search = _search_vector(
+        record.title, record.narrative, names, [record.commune or "", *record.tags]
+    )
+
+
+async def create_record(session: AsyncSession, principal: Principal, body: RecordCreate) -> Record:
+    """File a record in the caller's unit (or the unit named, when it sits in several)."""
+    unit_id = policy.filing_unit(principal, body.unit_id)
+    policy.check_marking(principal, body.marking)
+    payload, found, names = _entities_payload(body.entities)
+    record = Record(
+        id=uuid.uuid4(),
+        unit_id=unit_id,
+        author_user_id=principal.id if principal.kind == "user" else None,
+        author_client_id=principal.id if principal.kind == "client" else None,
+        author_agency=principal.agency,
+        title=body.title,
+        narrative=body.narrative,
+        occurred_at=body.occurred_at,
+        commune=body.location.commune,
+        departement=body.location.departement,
+        lat=body.location.lat,
+        lon=body.location.lon,
+        drug_types=sorted(set(body.drug_types)),
+        source_reliability=body.source_reliability,
+        information_assessment=body.information_assessment,
+        handling_code=body.handling_code,
+        handling_note=body.handling_note,
+        marking=body.marking,
+        scope=body.scope,
+        tags=sorted(set(body.tags)),
+        entities=payload,
+        version=1,
+        search=_search_vector(body.title, body.narrative, names,
+                              [body.location.commune or "", *body.tags]),
+    )
+    session.add(record)
+    await session.flush()
+    if found:
+        await session.execute(
+            RecordSelector.__table__.insert(),
+            [{"record_id": record.id, "type": t, "value": v} for t, v in sorted(found)],
+        )
+    session.add(RecordVersion(record_id=record.id, version=1, snapshot=snapshot(record),
+                              changed_by=principal.name))
+    await session.flush()
+    await session.refresh(record, ["seq", "created_at", "updated_at"])
+    return record
+
+
+async def get_record(session: AsyncSession, principal: Principal, record_id: uuid.UUID) -> Record:
+    """A record the caller may see; 404 otherwise."""
+    return await policy.visible_record(session, principal, record_id)
+
+
+def etag(record: Record) -> str:
+    return f'"{record.version}"'
+
+
+def _check_if_match(record: Record, if_match: str | None) -> None:
+    if if_match is None:
+        raise Problem(428, "precondition_required", "Precondition required",
+                      "Send If-Match with the record's current ETag to change it.")
+    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if "*" not in wanted and etag(record) not in wanted:
+        raise Problem(412, "precondition_failed", "Precondition failed",
+                      "The record changed since you read it; fetch it again and retry.")
+
+
+async def update_record(
+    session: AsyncSession, principal: Principal, record_id: uuid.UUID, body: RecordUpdate,
+    if_match: str | None,
+) -> Record:
+    """Change a record: a new version, checked against If-Match (428 without, 412 stale)."""
+    record = await policy.visible_record(session, principal, record_id, for_update=True)
+    policy.check_can_edit(principal, record)
+    _check_if_match(record, if_match)
+    changes = body.model_dump(exclude_unset=True)
+    if "scope" in changes and changes["scope"] is not None:
+        policy.check_scope_change(principal, record, changes["scope"])
+    if changes.get("marking"):
+        policy.check_marking(principal, changes["marking"])
+    for field in ("title", "narrative", "occurred_at", "source_reliability",
+                  "information_assessment", "handling_code", "handling_note", "marking",
+                  "scope"):
+        if changes.get(field) is not None or (field == "handling_note" and field in changes):
+            setattr(record, field, getattr(body, field))
+    if body.location is not None:
+        record.commune, record.departement = body.location.commune, body.location.departement
+        record.lat, record.lon = body.location.lat, body.location.lon
+    if body.drug_types is not None:
+        record.drug_types = sorted(set(body.drug_types))
+    if body.tags is not None:
+        record.tags = sorted(set(body.tags))
+    if record.handling_code == "H3" and not (record.handling_note or "").strip():
+        raise invalid_field(["body", "handling_note"], "required with handling code H3")
+    if body.entities is not None:
+        record.entities, found, names = _entities_payload(body.entities)
+    else:
+        found = {(s.type, s.value) for s in await session.scalars(
+            select(RecordSelector).where(RecordSelector.record_id == record.id))}
+        names = _stored_names(record.entities)
+    await _reindex(session, record, found, names)
+    record.version += 1
+    record.updated_at = datetime.now(UTC)
+    session.add(RecordVersion(record_id=record.id, version=record.version,
+                              snapshot=snapshot(record), changed_by=principal.name))
+    await session.flush()
+    return record
+
+
+def _stored_names(entities: list[dict]) -> list[str]:
+    return [name for e in entities for name in entity_names(entity_adapter.validate_python(e))]
+
+
+async def history(
+    session: AsyncSession, principal: Principal, record_id: uuid.UUID
+) -> list[RecordVersion]:
+    """Every version of a visible record, oldest first."""
+    record = await policy.visible_record(session, principal, record_id)
+    return list((await session.scalars(
+        select(RecordVersion).where(RecordVersion.record_id == record.id)
+        .order_by(RecordVersion.version)
+    )).all())
+
+
+async def _author_name(session: AsyncSession, record: Record) -> str:
+    if record.author_user_id is not None:
+        return await session.scalar(select(User.username).where(User.id == record.author_user_id))
+    return await session.scalar(
+        select(ServiceClient.client_id).where(ServiceClient.id == record.author_client_id)
+    )
+
+
+def _summary_fields(record: Record, unit_code: str) -> dict[str, Any]:
+    return {
+        "id": record.id, "title": record.title, "unit_id": record.unit_id,
+        "unit_code": unit_code, "author_agency": record.author_agency,
+        "occurred_at": record.occurred_at, "commune": record.commune,
+        "drug_types": record.drug_types, "source_reliability": record.source_reliability,
+        "information_assessment": record.information_assessment,
+        "handling_code": record.handling_code, "marking": record.marking,
+        "scope": record.scope, "created_at": record.created_at,
+    }
+
+
+async def record_out(session: AsyncSession, record: Record) -> RecordOut:
+    """The full view of a record the caller may see (the caller checked visibility)."""
+    unit_code = await session.scalar(select(Unit.code).where(Unit.id == record.unit_id))
+    attachments = (await session.scalars(
+        select(RecordAttachment).where(RecordAttachment.record_id == record.id)
+        .order_by(RecordAttachment.created_at)
+    )).all()
+    return RecordOut(
+        **_summary_fields(record, unit_code),
+        narrative=record.narrative,
+        location=Location(commune=record.commune, departement=record.departement,
+                          lat=record.lat, lon=record.lon),
+        handling_note=record.handling_note,
+        tags=record.tags,
+        entities=record.entities,
+        author=await _author_name(session, record),
+        version=record.version,
+        updated_at=record.updated_at,
+        attachments=[AttachmentOut.model_validate(a) for a in attachments],
+    )
+
+
+@dataclass
+class SearchParams:
+    q: str | None = None
+    selector: str | None = None
+    drug_type: str | None = None
+    unit_id: uuid.UUID | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    source_reliability: str | None = None
+    handling_code: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+    facets: bool = False
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"s": seq}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        seq = json.loads(base64.urlsafe_b64decode(padded))["s"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise invalid_field(["query", "cursor"], "not a cursor this service gave") from exc
+    if not isinstance(seq, int):
+        raise invalid_field(["query", "cursor"], "not a cursor this service gave")
+    return seq
+
+
+async def _conditions(session: AsyncSession, principal: Principal, p: SearchParams) -> list:
+    conditions = [await policy.record_filter(session, principal)]
+    if p.q:
+        query = func.websearch_to_tsquery(TEXT_CONFIG, fold(p.q))
+        conditions.append(Record.search.op("@@")(query))
+    if p.selector:
+        candidates = search_selectors(p.selector)
+        if not candidates:
+            raise invalid_field(
+                ["query", "selector"],
+                "not a recognised identifier (phone, e-mail, IBAN, plate, VIN, IMO, container…)",
+            )
+        conditions.append(
+            Record.id.in_(
+                select(RecordSelector.record_id).where(
+                    tuple_(RecordSelector.type, RecordSelector.value).in_(candidates)
+                )
+            )
+        )
+    if p.drug_type:
+        conditions.append(Record.drug_types.contains([p.drug_type]))
+    if p.unit_id:
+        conditions.append(Record.unit_id == p.unit_id)
+    if p.occurred_from:
+        conditions.append(Record.occurred_at >= p.occurred_from)
+    if p.occurred_to:
+        conditions.append(Record.occurred_at < p.occurred_to)
+    if p.source_reliability:
+        conditions.append(Record.source_reliability == p.source_reliability)
+    if p.handling_code:
+        conditions.append(Record.handling_code == p.handling_code)
+    return conditions
+
+
+async def search_records(
+    session: AsyncSession, principal: Principal, p: SearchParams
+) -> tuple[list[RecordSummary], str | None, Facets | None]:
+    """Visible records matching the filters, newest first, by cursor; facets on demand
+    are counted over every visible match, not only the page."""
+    conditions = await _conditions(session, principal, p)
+    page: Select = select(Record, Unit.code).join(Unit, Unit.id == Record.unit_id).where(
+        *conditions
+    )
+    if p.cursor:
+        page = page.where(Record.seq < decode_cursor(p.cursor))
+    rows = (await session.execute(page.order_by(Record.seq.desc()).limit(p.limit + 1))).all()
+    next_cursor = encode_cursor(rows[p.limit - 1][0].seq) if len(rows) > p.limit else None
+    items = [RecordSummary(**_summary_fields(r, code)) for r, code in rows[: p.limit]]
+    facets = await _facets(session, conditions) if p.facets else None
+    return items, next_cursor, facets
+
+
+async def _facets(session: AsyncSession, conditions: list) -> Facets:
+    matching = select(Record.id, Record.unit_id, Record.drug_types, Record.occurred_at).where(
+        *conditions
+    ).subquery()
+    drug = literal_column("drug")
+    by_drug = await session.execute(
+        select(drug, func.count()).select_from(
+            select(func.unnest(matching.c.drug_types).label("drug")).subquery()
+        ).group_by(drug)
+    )
+    by_unit = await session.execute(
+        select(Unit.code, func.count()).join(matching, matching.c.unit_id == Unit.id)
+        .group_by(Unit.code)
+    )
+    month = func.to_char(func.timezone("Europe/Paris", matching.c.occurred_at), "YYYY-MM")
+    by_month = await session.execute(select(month, func.count()).group_by(month))
+    return Facets(
+        drug_type=dict(sorted((key, n) for key, n in by_drug)),
+        unit=dict(sorted((key, n) for key, n in by_unit)),
+        month=dict(sorted((key, n) for key, n in by_month)),
+    )
+
+
+def safe_filename(name: str | None) -> str:
+    """A display name for an uploaded file: no path, no control characters, bounded."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip(" .")
+    return cleaned[:200] or "attachment"
+
+
+async def add_attachment(
+    session: AsyncSession, principal: Principal, record_id: uuid.UUID, store: FileStore,
+    upload: Readable, filename: str | None, max_bytes: int,
+) -> RecordAttachment:
+    """Attach a file to a record the caller may edit; 413 beyond the limit, 415 for a type
+    outside the allow-list (sniffed from the content)."""
+    record = await policy.visible_record(session, principal, record_id)
+    policy.check_can_edit(principal, record)
+    try:
+        stored = await store.save(upload, max_bytes)
+    except TooLarge as exc:
+        raise Problem(413, "payload_too_large", "Payload too large",
+                      f"Attachments are limited to {max_bytes} bytes.") from exc
+    except Refused as exc:
+        raise Problem(415, "unsupported_media_type", "Unsupported media type",
+                      "This type of file is not accepted (PDF, images, audio, MP4, text).",
+                      errors=[{"loc": ["body", "file"], "msg": "file type not allowed"}]) from exc
+    attachment = RecordAttachment(
+        record_id=record.id, sha256=stored.sha256, size=stored.size,
+        content_type=stored.content_type, filename=safe_filename(filename),
+        uploaded_by=principal.name,
+    )
+    session.add(attachment)
+    await session.flush()
+    await session.refresh(attachment, ["created_at"])
+    return attachment
+
+
+async def get_attachment(
+    session: AsyncSession, principal: Principal, record_id: uuid.UUID, attachment_id: uuid.UUID
+) -> RecordAttachment:
+    """An attachment of a record the caller may see; 404 otherwise."""
+    record = await policy.visible_record(session, principal, record_id)
+    attachment = await session.scalar(
+        select(RecordAttachment).where(RecordAttachment.id == attachment_id,
+                                       RecordAttachment.record_id == record.id)
+    )
+    if attachment is None:
+        raise Problem(404, "not_found", "Not found", "No such attachment.")
+    return attachment

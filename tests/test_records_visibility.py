@@ -1,0 +1,196 @@
+"""The visibility matrix: demo personas × scopes × agencies × handling codes × every
+access path (get, text search, selector search, facets, history, attachment).
+
+Expectations come from an oracle written here from DESIGN §1, independent of the policy
+module: if the policy drifts, this test says where.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import delete
+
+from app.models import RecordGrant
+from tests.conftest import unit_ids
+
+# persona -> (unit code, agency); admin and auditor hold no unit.
+PERSONAS = {
+    "cross13.police": ("CROSS-13", "police"),
+    "cross13.gendarme": ("CROSS-13", "gendarmerie"),
+    "cross13.douane": ("CROSS-13", "douane"),
+    "cross13.chef": ("CROSS-13", "gendarmerie"),
+    "cross83.police": ("CROSS-83", "police"),
+    "marseille.chef": ("ANT-MARSEILLE", "police"),
+    "lille.chef": ("ANT-LILLE", "gendarmerie"),
+    "ofast.chef": ("OFAST", "police"),
+    "ofast.analyste": ("OFAST", "gendarmerie"),
+    "cross59.douane": ("CROSS-59", "douane"),
+    "douane-dnred": ("CROSS-59", "douane"),
+    "admin": (None, "ofast"),
+    "auditor": (None, "justice"),
+}
+ABOVE = {"CROSS-13": {"ANT-MARSEILLE", "OFAST"}, "CROSS-59": {"ANT-LILLE", "OFAST"}}
+
+# (author, scope, handling, marking)
+FILINGS = [
+    (author, scope, handling, "NP")
+    for author in ("cross13.douane", "cross13.police", "cross59.douane")
+    for scope in ("agency", "unit", "chain", "network")
+    for handling in ("H0", "H2")
+] + [("cross59.douane", "unit", "H0", "DR"), ("douane-dnred", "unit", "H1", "NP")]
+
+
+def oracle(persona: str, author: str, scope: str, marking: str) -> bool:
+    unit, agency = PERSONAS[persona]
+    origin, author_agency = PERSONAS[author]
+    if unit is None:
+        return False
+    if persona == "douane-dnred" and marking != "NP":
+        return False
+    if scope == "network":
+        return True
+    if scope == "agency":
+        return unit == origin and agency == author_agency
+    if scope == "unit":
+        return unit == origin
+    return unit == origin or unit in ABOVE[origin]
+
+
+PHONE_NATIONAL = "06 {} {} {} {}"
+
+
+@pytest.fixture(scope="module")
+async def matrix(client, auth):
+    """Files every record of FILINGS with a shared marker word, a shared phone number and
+    one attachment; returns (marker, national phone, [(record id, attachment id, filing)])."""
+    marker = "matrice" + uuid.uuid4().hex[:8]
+    digits = f"{uuid.uuid4().int % 10**8:08d}"
+    phone = PHONE_NATIONAL.format(digits[0:2], digits[2:4], digits[4:6], digits[6:8])
+    filed = []
+    for author, scope, handling, marking in FILINGS:
+        body = {
+            "title": f"Go-fast {marker} {scope} {handling}",
+            "narrative": "Livraison de résine de cannabis observée près du port.",
+            "occurred_at": "2026-10-12T22:30:00+02:00",
+            "location": {"commune": "Marseille", "departement": "13"},
+            "drug_types": ["cannabis_resin"],
+            "source_reliability": "B",
+            "information_assessment": 2,
+            "handling_code": handling,
+            "marking": marking,
+            "scope": scope,
+            "entities": [{"kind": "phone", "number": phone}],
+        }
+        headers = await auth(author)
+        response = await client.post("/api/v1/records", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        record_id = response.json()["id"]
+        upload = await client.post(
+            f"/api/v1/records/{record_id}/attachments", headers=headers,
+            files={"file": ("note.txt", "procès-verbal de surveillance".encode(), "text/plain")},
+        )
+        assert upload.status_code == 201, upload.text
+        filed.append((record_id, upload.json()["id"], (author, scope, handling, marking)))
+    return marker, phone, filed
+
+
+def expected_ids(persona: str, filed) -> set[str]:
+    return {rid for rid, _, (author, scope, _, marking) in filed
+            if oracle(persona, author, scope, marking)}
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+async def test_get_history_attachment(client, auth, matrix, persona):
+    _, _, filed = matrix
+    headers = await auth(persona)
+    for record_id, attachment_id, filing in filed:
+        visible = oracle(persona, filing[0], filing[1], filing[3])
+        expected = 200 if visible else 404
+        paths = [f"/api/v1/records/{record_id}", f"/api/v1/records/{record_id}/history",
+                 f"/api/v1/records/{record_id}/attachments/{attachment_id}"]
+        for path in paths:
+            response = await client.get(path, headers=headers)
+            assert response.status_code == expected, (persona, filing, path, response.text)
+            if not visible:
+                assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+async def test_text_selector_and_facets(client, auth, matrix, persona):
+    marker, phone, filed = matrix
+    headers = await auth(persona)
+    want = expected_ids(persona, filed)
+
+    by_text = await client.get("/api/v1/records", headers=headers,
+                               params={"q": marker, "limit": 100, "facets": "true"})
+    assert by_text.status_code == 200, by_text.text
+    assert {i["id"] for i in by_text.json()["items"]} == want, persona
+    facets = by_text.json()["facets"]
+    assert sum(facets["unit"].values()) == len(want)
+    assert facets["drug_type"].get("cannabis_resin", 0) == len(want)
+    assert sum(facets["month"].values()) == len(want)
+
+    by_selector = await client.get("/api/v1/records", headers=headers,
+                                   params={"selector": phone, "limit": 100})
+    assert by_selector.status_code == 200, by_selector.text
+    assert {i["id"] for i in by_selector.json()["items"]} == want, persona
+
+
+def test_oracle_matches_the_issue_examples():
+    # A customs `agency` record stays invisible to the police officer next to them;
+    # OFAST sees `chain` records of CROSS-13 but not `unit` ones.
+    assert not oracle("cross13.police", "cross13.douane", "agency", "NP")
+    assert oracle("cross13.douane", "cross13.douane", "agency", "NP")
+    assert oracle("ofast.analyste", "cross13.police", "chain", "NP")
+    assert not oracle("ofast.analyste", "cross13.police", "unit", "NP")
+    assert not oracle("cross83.police", "cross13.police", "chain", "NP")
+
+
+async def _grant(db, record_id, unit_id, *, consented=False, expires_at=None):
+    async with db.sessionmaker() as session, session.begin():
+        session.add(RecordGrant(record_id=uuid.UUID(record_id), unit_id=uuid.UUID(unit_id),
+                                reason="access_request", consented=consented,
+                                expires_at=expires_at))
+
+
+async def test_grants_bound_by_handling(client, auth, db, matrix):
+    """A grant opens a record to another unit, except H2 without consent and agency
+    records across agencies; expired grants open nothing."""
+    _, _, filed = matrix
+    units = await unit_ids(client, await auth("cross83.police"))
+    cross83 = units["CROSS-83"]
+    by_filing = {f: rid for rid, _, f in filed}
+    h0_unit = by_filing[("cross13.police", "unit", "H0", "NP")]
+    h2_unit = by_filing[("cross13.police", "unit", "H2", "NP")]
+    police_agency = by_filing[("cross13.police", "agency", "H0", "NP")]
+    douane_agency = by_filing[("cross13.douane", "agency", "H0", "NP")]
+    h0_chain = by_filing[("cross13.douane", "chain", "H0", "NP")]
+    viewer = await auth("cross83.police")
+
+    async def status(record_id):
+        return (await client.get(f"/api/v1/records/{record_id}", headers=viewer)).status_code
+
+    try:
+        for rid in (h0_unit, h2_unit, police_agency, douane_agency, h0_chain):
+            assert await status(rid) == 404
+        await _grant(db, h0_unit, cross83)
+        await _grant(db, h2_unit, cross83)
+        await _grant(db, police_agency, cross83, consented=True)
+        await _grant(db, douane_agency, cross83, consented=True)
+        await _grant(db, h0_chain, cross83, expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        assert await status(h0_unit) == 200
+        assert await status(h2_unit) == 404  # H2 needs the origin's consent
+        assert await status(police_agency) == 200  # same agency (police)
+        assert await status(douane_agency) == 404  # agency records never leave the agency
+        assert await status(h0_chain) == 404  # expired
+        await _grant(db, h2_unit, cross83, consented=True)
+        assert await status(h2_unit) == 200
+        found = await client.get("/api/v1/records", headers=viewer,
+                                 params={"q": "go-fast", "limit": 100})
+        ids = {i["id"] for i in found.json()["items"]}
+        assert {h0_unit, h2_unit, police_agency} <= ids
+        assert not {douane_agency, h0_chain} & ids
+    finally:
+        async with db.sessionmaker() as session, session.begin():
+            await session.execute(delete(RecordGrant).where(RecordGrant.unit_id == uuid.UUID(cross83)))
