@@ -40,7 +40,8 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise CliError(f"invalid setting CROSSINTEL_{str(first['loc'][0]).upper()}: {first['msg']}")
+        name = f"CROSSINTEL_{str(first['loc'][0]).upper()}"
+        raise CliError(f"invalid setting {name}: {first['msg']}") from None
 
 
 def _fail_cleanly(fn: Callable[..., T]) -> Callable[..., T]:
@@ -53,7 +54,8 @@ def _fail_cleanly(fn: Callable[..., T]) -> Callable[..., T]:
         except Problem as exc:
             raise CliError(exc.detail or exc.title) from None
         except (SQLAlchemyError, OSError) as exc:
-            raise CliError(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+            first_line = (str(exc).splitlines() or [""])[0]
+            raise CliError(f"database error: {type(exc).__name__}: {first_line}") from None
         except ValueError as exc:
             raise CliError(str(exc)) from None
 
@@ -82,7 +84,9 @@ async def _check_schema(url: str) -> None:
     finally:
         await db.dispose()
     if current != head_revision():
-        raise CliError(f"the database schema is at {current}, not at head: run `crossintel migrate`")
+        raise CliError(
+            f"the database schema is at {current}, not at head: run `crossintel migrate`"
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -110,7 +110,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid"), "type": err.get("type")}
+            {
+                "loc": list(err.get("loc", ())),
+                "msg": err.get("msg", "invalid"),
+                "type": err.get("type"),
+            }
             for err in exc.errors()
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import anyio
 import puremagic
 
 CHUNK = 1024 * 1024
@@ -86,9 +87,9 @@ class FileStore:
         size = 0
         head = b""
         fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".upload-")
-        tmp = Path(tmp_name)
+        tmp = anyio.Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            async with anyio.wrap_file(os.fdopen(fd, "wb")) as out:
                 while chunk := await source.read(CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
@@ -96,19 +97,19 @@ class FileStore:
                     if len(head) < 8192:
                         head += chunk[: 8192 - len(head)]
                     digest.update(chunk)
-                    out.write(chunk)
+                    await out.write(chunk)
             content_type = sniff(head) if size else None
             if content_type is None:
                 raise Refused
             sha = digest.hexdigest()
             final = self.path(sha)
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
+            await tmp.replace(final)
             return StoredFile(sha, size, content_type)
         finally:
-            tmp.unlink(missing_ok=True)
+            await tmp.unlink(missing_ok=True)
 
     async def stream(self, sha256: str) -> AsyncIterator[bytes]:
-        with open(self.path(sha256), "rb") as f:
-            while chunk := f.read(CHUNK):
+        async with await anyio.open_file(self.path(sha256), "rb") as f:
+            while chunk := await f.read(CHUNK):
                 yield chunk

@@ -253,7 +253,8 @@ async def test_lockout_after_five_failures(client, new_user, auth):
     assert locked.headers.get("cache-control") == failures[0].headers.get("cache-control")
 
     admin = await auth("admin")
-    listed = {u["username"]: u for u in (await client.get("/api/v1/admin/users", headers=admin)).json()}
+    users = (await client.get("/api/v1/admin/users", headers=admin)).json()
+    listed = {u["username"]: u for u in users}
     assert listed[user["username"]]["locked_until"] is not None
 
     # Re-enabling the account by an admin clears the lockout.
@@ -282,6 +283,32 @@ async def test_disabled_user_is_refused_on_next_request(client, new_user, auth):
     disabled = await password(client, user["username"], pw)
     wrong = await password(client, user["username"], "wrong-password-3")
     assert (disabled.status_code, disabled.json()) == (wrong.status_code, wrong.json())
+
+
+async def test_reenabling_does_not_revive_earlier_sign_ins(client, new_user, auth):
+    user, pw = await new_user()
+    tokens = await sign_in(client, user["username"], pw)
+    admin = await auth("admin")
+    for active in (False, True):
+        response = await client.patch(f"/api/v1/admin/users/{user['id']}", headers=admin,
+                                      json={"is_active": active})
+        assert response.status_code == 200
+    assert_oauth_error(await refresh(client, tokens["refresh_token"]), 400, "invalid_grant")
+    fresh = await sign_in(client, user["username"], pw)
+    assert (await refresh(client, fresh["refresh_token"])).status_code == 200
+
+
+async def test_password_reset_ends_earlier_sign_ins(client, new_user, auth):
+    user, pw = await new_user()
+    tokens = await sign_in(client, user["username"], pw)
+    response = await client.patch(f"/api/v1/admin/users/{user['id']}",
+                                  headers=await auth("admin"),
+                                  json={"password": "a-reset-password-456"})
+    assert response.status_code == 200
+    assert_oauth_error(await refresh(client, tokens["refresh_token"]), 400, "invalid_grant")
+    assert_oauth_error(await password(client, user["username"], pw), 400, "invalid_grant")
+    fresh = await sign_in(client, user["username"], "a-reset-password-456")
+    assert (await refresh(client, fresh["refresh_token"])).status_code == 200
 
 
 async def test_removed_membership_changes_on_next_request(client, new_user, auth):
@@ -361,6 +388,10 @@ async def test_revoke_unknown_token_is_answered_200(client):
     assert response.status_code == 200
 
 
+async def test_revoke_without_a_token_is_an_oauth_error(client):
+    assert_oauth_error(await client.post(REVOKE, data={}), 400, "invalid_request")
+
+
 # --- forged and tampered JWTs ---------------------------------------------------------------
 
 
@@ -433,7 +464,9 @@ async def test_rs256_token_is_refused(client, settings, victim, rsa_key):
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
-async def test_hs256_token_keyed_with_an_rsa_public_key_is_refused(client, settings, victim, rsa_key):
+async def test_hs256_token_keyed_with_an_rsa_public_key_is_refused(
+    client, settings, victim, rsa_key
+):
     _, public_pem = rsa_key
     for alg, digest in (("HS256", hashlib.sha256), ("HS512", hashlib.sha512)):
         head_and_body = unsigned({"alg": alg, "typ": "JWT"}, claims_for(settings, victim))

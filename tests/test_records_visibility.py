@@ -65,8 +65,8 @@ async def matrix(client, auth):
     """Files every record of FILINGS with a shared marker word, a shared phone number and
     one attachment; returns (marker, national phone, [(record id, attachment id, filing)])."""
     marker = "matrice" + uuid.uuid4().hex[:8]
-    digits = f"{uuid.uuid4().int % 10**8:08d}"
-    phone = PHONE_NATIONAL.format(digits[0:2], digits[2:4], digits[4:6], digits[6:8])
+    digits = f"{uuid.uuid4().int % 10**6:06d}"
+    phone = PHONE_NATIONAL.format("12", digits[0:2], digits[2:4], digits[4:6])
     filed = []
     for author, scope, handling, marking in FILINGS:
         body = {

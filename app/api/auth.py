@@ -76,7 +76,9 @@ async def token(
             raise auth_service.OAuthError("invalid_request", "grant_type is required.")
         if grant_type == "password":
             if not username or password is None:
-                raise auth_service.OAuthError("invalid_request", "username and password are required.")
+                raise auth_service.OAuthError(
+                    "invalid_request", "username and password are required."
+                )
             grant = await auth_service.password_grant(session, settings, username, password)
         elif grant_type == "refresh_token":
             if not refresh_token:
@@ -107,15 +109,18 @@ async def token(
     return JSONResponse(body.model_dump(exclude_none=True), headers=NO_STORE)
 
 
-@public_router.post("/revoke", status_code=200)
+@public_router.post("/revoke", status_code=200, responses={400: {"model": OAuthErrorResponse}})
 async def revoke(
     request: Request,
     session: SessionDep,
-    token: Annotated[str, Form()],
+    token: Annotated[str | None, Form()] = None,
     token_type_hint: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Token revocation (RFC 7009): a refresh token revokes its whole sign-in; an access
-    token is refused from the next request on. Unknown tokens are answered 200 too."""
+    token is refused from the next request on. Unknown tokens are answered 200 too; a
+    request without `token` is an RFC 6749 §5.2 `invalid_request`."""
+    if not token:
+        return _oauth_error(auth_service.OAuthError("invalid_request", "token is required."))
     await auth_service.revoke(session, request.app.state.settings, token)
     return Response(status_code=200, headers=NO_STORE)
 

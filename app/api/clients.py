@@ -40,4 +40,5 @@ async def rotate_client(id: uuid.UUID, session: SessionDep, principal: AdminDep)
 async def disable_client(id: uuid.UUID, session: SessionDep, principal: AdminDep) -> ClientOut:
     """Disable a client (admin); its tokens are refused from the very next request."""
     client = await clients_service.get_client(session, principal, id=id)
-    return ClientOut.model_validate(await clients_service.set_active(session, principal, client, False))
+    client = await clients_service.set_active(session, principal, client, False)
+    return ClientOut.model_validate(client)

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import Database, head_revision
+from app.db import Database
 from app.errors import Problem
 
 router = APIRouter(tags=["health"])

@@ -25,7 +25,7 @@ The rules (DESIGN §1, "Who sees what"):
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -79,12 +79,17 @@ async def record_filter(session: AsyncSession, principal: Principal) -> ColumnEl
     grantee = RecordGrant.unit_id.in_(units)
     if principal.kind == "user":
         grantee = or_(grantee, RecordGrant.user_id == principal.id)
-    by_grant = exists().where(
-        RecordGrant.record_id == Record.id,
-        grantee,
-        or_(RecordGrant.expires_at.is_(None), RecordGrant.expires_at > func.now()),
-        or_(Record.handling_code != "H2", RecordGrant.consented),
+    active = or_(RecordGrant.expires_at.is_(None), RecordGrant.expires_at > func.now())
+    # Uncorrelated sub-selects: PostgreSQL hashes each once per query instead of probing
+    # the grants for every candidate record.
+    granted = select(RecordGrant.record_id).where(grantee, active)
+    consented = granted.where(RecordGrant.consented)
+    by_grant = and_(
         or_(Record.scope != "agency", same_agency),
+        or_(
+            Record.id.in_(consented),
+            and_(Record.handling_code != "H2", Record.id.in_(granted)),
+        ),
     )
     marking = true()
     if MARKING_ORDER[principal.max_marking] < MARKING_ORDER["DR"]:

@@ -107,7 +107,7 @@ class RecordSelector(Base):
         ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
     )
     type: Mapped[str] = mapped_column(String(30), primary_key=True)
-    value: Mapped[str] = mapped_column(String(400), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 class RecordAttachment(Base):

@@ -2,9 +2,17 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.schemas.entities import Entity
 
@@ -15,6 +23,8 @@ DrugType = Literal[
 Reliability = Literal["A", "B", "C", "X"]
 HandlingCode = Literal["H0", "H1", "H2", "H3"]
 Scope = Literal["agency", "unit", "chain", "network"]
+# The column holds varchar(80)[]: longer tags would be cut silently by PostgreSQL's cast.
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 CLASSIFIED = {"SECRET", "TRES_SECRET", "TRÈS_SECRET", "TS", "S", "CONFIDENTIEL_DEFENSE"}
 
 
@@ -52,20 +62,21 @@ class RecordCreate(BaseModel):
     source_reliability: Reliability
     information_assessment: int = Field(ge=1, le=4)
     handling_code: HandlingCode = "H0"
-    handling_note: str | None = Field(default=None, max_length=2000)
+    handling_note: str | None = Field(default=None, max_length=2000, validate_default=True)
     marking: str = "NP"
     scope: Scope = "unit"
     unit_id: uuid.UUID | None = None
-    tags: list[str] = Field(default=[], max_length=50)
+    tags: list[Tag] = Field(default=[], max_length=50)
     entities: list[Entity] = Field(default=[], max_length=200)
 
     _marking = field_validator("marking")(check_marking)
 
-    @model_validator(mode="after")
-    def _h3_needs_note(self) -> "RecordCreate":
-        if self.handling_code == "H3" and not (self.handling_note or "").strip():
-            raise ValueError("handling_note is required with handling code H3")
-        return self
+    @field_validator("handling_note")
+    @classmethod
+    def _h3_needs_note(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("handling_code") == "H3" and not (value or "").strip():
+            raise ValueError("required with handling code H3")
+        return value
 
 
 class RecordUpdate(BaseModel):
@@ -84,7 +95,7 @@ class RecordUpdate(BaseModel):
     handling_note: str | None = Field(default=None, max_length=2000)
     marking: str | None = None
     scope: Scope | None = None
-    tags: list[str] | None = Field(default=None, max_length=50)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
     entities: list[Entity] | None = Field(default=None, max_length=200)
 
     @field_validator("marking")

@@ -143,7 +143,8 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datet
 
 
 async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
-    """RFC 7009: revoke a refresh token (its family) or an access token; unknown tokens are ignored."""
+    """RFC 7009: revoke a refresh token (its family) or an access token; unknown tokens are
+    ignored."""
     now = datetime.now(UTC)
     stored = await session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))

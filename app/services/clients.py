@@ -21,7 +21,8 @@ def _require_admin(principal: Principal) -> None:
 
 async def list_clients(session: AsyncSession, principal: Principal) -> list[ServiceClient]:
     _require_admin(principal)
-    return list((await session.scalars(select(ServiceClient).order_by(ServiceClient.client_id))).all())
+    rows = await session.scalars(select(ServiceClient).order_by(ServiceClient.client_id))
+    return list(rows.all())
 
 
 async def get_client(
@@ -32,7 +33,9 @@ async def get_client(
     if id is not None:
         client = await session.get(ServiceClient, id)
     else:
-        client = await session.scalar(select(ServiceClient).where(ServiceClient.client_id == client_id))
+        client = await session.scalar(
+            select(ServiceClient).where(ServiceClient.client_id == client_id)
+        )
     if client is None:
         raise Problem(404, "not_found", "Not found", "No such service client.")
     return client

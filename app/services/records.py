@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select, tuple_
+from sqlalchemy import Select, String, func, literal_column, select, tuple_, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import policy
@@ -154,7 +155,7 @@ def _check_if_match(record: Record, if_match: str | None) -> None:
     if if_match is None:
         raise Problem(428, "precondition_required", "Precondition required",
                       "Send If-Match with the record's current ETag to change it.")
-    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    wanted = {tag.strip() for tag in if_match.split(",")}
     if "*" not in wanted and etag(record) not in wanted:
         raise Problem(412, "precondition_failed", "Precondition failed",
                       "The record changed since you read it; fetch it again and retry.")
@@ -284,7 +285,7 @@ def decode_cursor(cursor: str) -> int:
         seq = json.loads(base64.urlsafe_b64decode(padded))["s"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise invalid_field(["query", "cursor"], "not a cursor this service gave") from exc
-    if not isinstance(seq, int):
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**63:
         raise invalid_field(["query", "cursor"], "not a cursor this service gave")
     return seq
 
@@ -309,7 +310,9 @@ async def _conditions(session: AsyncSession, principal: Principal, p: SearchPara
             )
         )
     if p.drug_type:
-        conditions.append(Record.drug_types.contains([p.drug_type]))
+        # `@>` (the GIN index's operator) exists only on the PostgreSQL ARRAY type.
+        drug_types = type_coerce(Record.drug_types, ARRAY(String))
+        conditions.append(drug_types.contains([p.drug_type]))
     if p.unit_id:
         conditions.append(Record.unit_id == p.unit_id)
     if p.occurred_from:
@@ -365,9 +368,12 @@ async def _facets(session: AsyncSession, conditions: list) -> Facets:
 
 
 def safe_filename(name: str | None) -> str:
-    """A display name for an uploaded file: no path, no control characters, bounded."""
+    """A display name for an uploaded file: no path, no quotes, no control characters,
+    bounded."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip(" .")
+    cleaned = "".join(
+        c for c in base if unicodedata.category(c)[0] != "C" and c != '"'
+    ).strip(" .")
     return cleaned[:200] or "attachment"
 
 

@@ -1,15 +1,16 @@
 """Users and their unit memberships, managed by platform admins (and the CLI)."""
 
 import uuid
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import hash_secret
 from app.auth.principal import Principal
 from app.errors import Problem, conflict, forbidden, not_found
-from app.models import Membership, Unit, User
+from app.models import Membership, RefreshToken, Unit, User
 
 
 def _require_admin(principal: Principal) -> None:
@@ -67,27 +68,45 @@ async def add_user(
     return user
 
 
+async def _end_sign_ins(session: AsyncSession, user: User) -> None:
+    """Revoke every refresh token of the user, so no earlier sign-in outlives the change."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
 async def set_active(
     session: AsyncSession, principal: Principal, user: User, active: bool
 ) -> User:
-    """Enable or disable an account; a disabled user is refused on the very next request."""
+    """Enable or disable an account; a disabled user is refused on the very next request,
+    and its sign-ins stay ended if it is enabled again."""
     _require_admin(principal)
     user.is_active = active
     if active:
         user.failed_logins = 0
         user.locked_until = None
+    else:
+        await _end_sign_ins(session, user)
     return user
 
 
-async def set_password(session: AsyncSession, principal: Principal, user: User, password: str) -> User:
+async def set_password(
+    session: AsyncSession, principal: Principal, user: User, password: str
+) -> User:
+    """Set a new password; the refresh tokens of earlier sign-ins stop working."""
     _require_admin(principal)
     user.password_hash = hash_secret(password)
     user.failed_logins = 0
     user.locked_until = None
+    await _end_sign_ins(session, user)
     return user
 
 
-async def user_memberships(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Membership, Unit]]:
+async def user_memberships(
+    session: AsyncSession, user_id: uuid.UUID
+) -> list[tuple[Membership, Unit]]:
     rows = await session.execute(
         select(Membership, Unit)
         .join(Unit, Unit.id == Membership.unit_id)

@@ -96,7 +96,7 @@ def upgrade() -> None:
     op.create_table('record_selectors',
     sa.Column('record_id', sa.Uuid(), nullable=False),
     sa.Column('type', sa.String(length=30), nullable=False),
-    sa.Column('value', sa.String(length=400), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['record_id'], ['records.id'], name=op.f('fk_record_selectors_record_id_records'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('record_id', 'type', 'value', name=op.f('pk_record_selectors'))
     )
