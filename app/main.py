@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from app.api import api_router, public_routers
 from app.db import Database, database_url, head_revision
 from app.errors import install_error_handlers
+from app.limits import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from app.logs import RequestContextMiddleware
 from app.settings import Settings
 
@@ -53,5 +54,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     for router in public_routers():
         app.include_router(router)
     app.include_router(api_router())
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.attachment_max_bytes + MULTIPART_OVERHEAD
+    )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -956,3 +956,38 @@ async def test_longest_entities_are_filed_and_found(client, auth):
     assert filed.status_code == 201
     found = await search(client, headers, q="A" * 200)
     assert filed.json()["id"] in {i["id"] for i in found["items"]}
+
+
+async def test_request_bodies_are_capped_while_they_stream(client, auth, settings, db, tmp_path):
+    """Far beyond the attachment limit, a body is refused before it is received whole:
+    at once when its length is declared, as soon as it passes the cap when chunked."""
+    small = create_app(
+        settings.model_copy(update={"attachment_max_bytes": 1024, "data_dir": tmp_path}), db=db
+    )
+    headers = await auth("cross13.police")
+    record_id = (await file_record(client, headers)).json()["id"]
+    sent = 0
+
+    async def chunks():
+        nonlocal sent
+        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
+               b"Content-Type: application/pdf\r\n\r\n" + PDF)
+        for _ in range(100):
+            sent += 64 * 1024
+            yield b"0" * (64 * 1024)
+
+    transport = httpx.ASGITransport(app=small)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        declared = await upload(other, headers, record_id, PDF + b"0" * (3 * 1024 * 1024))
+        assert declared.status_code == 413
+        assert declared.headers["content-type"] == "application/problem+json"
+        assert declared.json()["code"] == "payload_too_large"
+
+        chunked = await other.post(
+            f"{API}/{record_id}/attachments", content=chunks(),
+            headers={**headers, "content-type": "multipart/form-data; boundary=x"},
+        )
+        assert chunked.status_code == 413, chunked.text
+        assert chunked.json()["code"] == "payload_too_large"
+        assert sent < 100 * 64 * 1024
+    assert files_under(tmp_path / "attachments") == []
