@@ -121,6 +121,8 @@ def _print_summary(added: dict[str, int]) -> None:
 @_fail_cleanly
 def demo() -> None:
     """Load the demo units, personas and service client (idempotent; refused in production)."""
+    if _settings().is_production:
+        raise CliError("demo data is never loaded in production (CROSSINTEL_ENV=production)")
 
     async def work(session: AsyncSession, settings: Settings) -> dict[str, int]:
         await _check_schema(database_url(settings))

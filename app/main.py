@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from app.api import api_router, public_routers
 from app.db import Database, database_url, head_revision
 from app.errors import install_error_handlers
+from app.events import EventHub
 from app.limits import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from app.logs import RequestContextMiddleware
 from app.settings import Settings
@@ -34,9 +35,12 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = db is None
         app.state.db = db or Database(database_url(settings))
+        app.state.events = EventHub(app.state.db.url)
+        await app.state.events.start()
         try:
             yield
         finally:
+            await app.state.events.stop()
             if own:
                 await app.state.db.dispose()
 

@@ -31,9 +31,20 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(default=15, gt=0)
 
     attachment_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    events_keepalive_seconds: float = Field(
+        default=15, gt=0, description="seconds of silence before an event stream's keepalive"
+    )
+
+    review_hours_urgent: int = Field(default=24, gt=0)
+    review_hours_high: int = Field(default=72, gt=0)
+    review_hours_routine: int = Field(default=7 * 24, gt=0)
 
     demo_password: SecretStr = SecretStr("crossintel-demo")
     demo_client_secret: SecretStr = SecretStr("crossintel-demo-client")
+
+    def review_hours(self, priority: str) -> int:
+        """How long the target unit has to decide an escalation of this priority."""
+        return getattr(self, f"review_hours_{priority}")
 
     @property
     def is_production(self) -> bool:

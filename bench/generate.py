@@ -14,7 +14,8 @@ What it looks like:
   ISO 7064 check digits) and containers (ISO 6346 check digit);
 - narratives in the vocabulary of the trade (point de deal, chouf, charbonneur, nourrice,
   go-fast, ouvreuse, convoi, saisie, mule…): "cannabis" and "point de deal" are common
-  (each in well over 10 % of records), "captagon" is rare (about 1 record in 5,000);
+  (each in well over 10 % of records), "captagon" is rare (about 1 record in 5,000), and
+  commune names are frequent in their own unit's records and rare elsewhere;
 - drug types from the EUDA list; scope mostly `unit`, handling mostly `H0`, marking mostly
   `NP`, Europol grading mostly B/C 2/3.
 """
@@ -39,6 +40,9 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN = timedelta(days=3 * 365)
 RARE_TERM = "captagon"
 COMMON_TERM = "cannabis"
+CLUSTERED_TERM = "Hazebrouck"
+"""A Nord commune: in about 0.3 % of records, mostly CROSS-59's, few of which a CROSS-13
+officer may see (the trap for a plan that walks records newest first)."""
 
 UNIT_WEIGHTS = {
     "CROSS-13": 35, "CROSS-83": 15, "CROSS-59": 15, "CROSS-06": 9, "CROSS-75": 9,

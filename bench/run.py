@@ -7,13 +7,14 @@
    on free ports of 127.0.0.1.
 3. Measures, with --concurrency clients, each phase bounded by --duration seconds and
    --requests requests (after a short unrecorded warm-up): filing throughput and latency;
-   search latency for a rare term, a common term and a phone selector, as a CROSS officer
-   (cross13.police) and as the OFAST analyst (ofast.analyste); get-by-id latency; the
-   servers' resident memory.
+   search latency for a rare term, a common term, a term clustered in another unit's
+   records and a phone selector, as a CROSS officer (cross13.police) and as the OFAST
+   analyst (ofast.analyste); get-by-id latency; the servers' resident memory.
 4. Prints the table and writes it to bench/results/<UTC timestamp>.md with the machine.
 
 The subprocesses are stopped and the database dropped on exit, error or Ctrl-C (the
-database is kept with --keep).
+database is kept with --keep; `--database NAME` measures again on a kept one, without
+loading (it is migrated to head first), and keeps it).
 """
 
 import argparse
@@ -41,7 +42,7 @@ from app.db import ROOT, Database, migrate_async
 from app.services.demo import load_demo
 from app.services.records import fold
 from app.settings import Settings
-from bench.generate import COMMON_TERM, RARE_TERM, Generator
+from bench.generate import CLUSTERED_TERM, COMMON_TERM, RARE_TERM, Generator
 from bench.load import asyncpg_dsn, load
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -83,6 +84,8 @@ class Facts:
     records: int
     common_matches: int
     rare_matches: int
+    clustered_matches: int
+    clustered_in_59: int
     phone: str
     phone_records: int
     ids: list[str]
@@ -165,6 +168,10 @@ async def gather_facts(url: str) -> Facts:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         matches = "select count(*) from records where search @@ websearch_to_tsquery('french', $1)"
+        clustered = await conn.fetchrow(
+            "select count(*) as n, count(*) filter (where u.code = 'CROSS-59') as in_59 "
+            "from records r join units u on u.id = r.unit_id "
+            "where r.search @@ websearch_to_tsquery('french', $1)", fold(CLUSTERED_TERM))
         filer = await conn.fetchrow(
             "select us.id, us.agency, m.unit_id from users us join memberships m "
             "on m.user_id = us.id where us.username = $1", FILER)
@@ -180,6 +187,7 @@ async def gather_facts(url: str) -> Facts:
             records=await conn.fetchval("select count(*) from records"),
             common_matches=await conn.fetchval(matches, fold(COMMON_TERM)),
             rare_matches=await conn.fetchval(matches, fold(RARE_TERM)),
+            clustered_matches=clustered["n"], clustered_in_59=clustered["in_59"],
             phone=phone["value"], phone_records=phone["n"], ids=[str(r["id"]) for r in ids],
             filer_id=str(filer["id"]), filer_unit_id=str(filer["unit_id"]),
             filer_agency=filer["agency"],
@@ -284,6 +292,7 @@ async def run_phases(args: argparse.Namespace, app_url: str, base_url: str, fact
             "baseline", lambda i: base.post("/records", content=bodies[i], headers=json_header),
             201, *bounds)
         searches = {"rare": {"q": RARE_TERM}, "common": {"q": COMMON_TERM},
+                    "clustered": {"q": CLUSTERED_TERM},
                     "selector": {"selector": national(facts.phone)}}
         for kind, params in searches.items():
             print(f"search {kind} {params}")
@@ -316,11 +325,16 @@ def machine(pg_version: str) -> dict[str, str]:
         "memory": f"{memory_gib:.1f} GiB",
         "postgresql": pg_version,
         "python": sys.version.split()[0],
-        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load average at start": loadavg(),
     }
 
 
-def report(args: argparse.Namespace, facts: Facts, loaded: dict[str, float],
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: anything else running skews the figures."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(args: argparse.Namespace, facts: Facts, loaded: dict[str, float] | None,
            phases: dict[str, Phase], rss: dict[str, tuple[int, int]],
            about: dict[str, str]) -> str:
     """The results as Markdown: machine, data, summary against the targets, every phase."""
@@ -333,15 +347,18 @@ def report(args: argparse.Namespace, facts: Facts, loaded: dict[str, float],
     lines = [f"# crossintel bench — {about['date']}", ""]
     lines += [f"- {k}: {v}" for k, v in about.items() if k != "date"]
     lines += [
-        f"- records: {facts.records:,} (bulk load of {loaded['records']:,.0f} records and "
-        f"{loaded['selectors']:,.0f} selectors in {loaded['seconds']:,.0f} s: "
-        f"{loaded['records_per_second']:,.0f} records/s)",
+        f"- records: {facts.records:,} " + (
+            f"(bulk load of {loaded['records']:,.0f} records and {loaded['selectors']:,.0f} "
+            f"selectors in {loaded['seconds']:,.0f} s: {loaded['records_per_second']:,.0f} "
+            "records/s)" if loaded else f"(reused database {args.database})"),
         f"- clients: {args.concurrency} concurrent, each phase ≤ {args.duration:g} s and "
         f"≤ {args.requests:,} requests, after {2 * args.concurrency} warm-up requests",
         f"- common term \"{COMMON_TERM}\": {facts.common_matches:,} records "
         f"({facts.common_matches / facts.records:.1%}); rare term \"{RARE_TERM}\": "
-        f"{facts.rare_matches:,} ({facts.rare_matches / facts.records:.3%}); phone "
-        f"{national(facts.phone)} in {facts.phone_records} records",
+        f"{facts.rare_matches:,} ({facts.rare_matches / facts.records:.3%}); clustered "
+        f"term \"{CLUSTERED_TERM}\": {facts.clustered_matches:,} "
+        f"({facts.clustered_matches / facts.records:.2%}; {facts.clustered_in_59:,} of them "
+        f"filed in CROSS-59); phone {national(facts.phone)} in {facts.phone_records} records",
         "",
         "| measure | app, cross13.police | app, ofast.analyste | baseline | target | met |",
         "|---|---|---|---|---|---|",
@@ -351,8 +368,10 @@ def report(args: argparse.Namespace, facts: Facts, loaded: dict[str, float],
         f"| filing p50 / p95 / p99, ms | {phases['file:app'].triple()} | – | "
         f"{phases['file:base'].triple()} | | |",
     ]
-    names = {"rare": f"search \"{RARE_TERM}\" (rare)", "common": f"search \"{COMMON_TERM}\" "
-             "(common)", "selector": "search phone selector", "get": "get by id"}
+    names = {"rare": f"search \"{RARE_TERM}\" (rare)",
+             "common": f"search \"{COMMON_TERM}\" (common)",
+             "clustered": f"search \"{CLUSTERED_TERM}\" (clustered in CROSS-59)",
+             "selector": "search phone selector", "get": "get by id"}
     for kind, name in names.items():
         limit = TARGETS["get_p95_ms" if kind == "get" else "search_p95_ms"]
         worst = max(phases[f"{kind}:{u}"].pct(95) for u in PERSONAS)
@@ -387,19 +406,24 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
     """The whole run; SIGTERM cancels it like Ctrl-C, through the same clean-up."""
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     server_url = os.environ.get("CROSSINTEL_BENCH_DATABASE_URL") or DEFAULT_SERVER
-    url = await create_database(server_url)
+    if args.database:
+        url = make_url(server_url).set(database=args.database).render_as_string(hide_password=False)
+    else:
+        url = await create_database(server_url)
     print(f"database {make_url(url).database} on {make_url(url).host or 'local socket'}")
     processes: list[subprocess.Popen] = []
     try:
         settings = Settings(database_url=url, data_dir=work)
         await migrate_async(url)
-        await load_demo_data(url, settings)
-        loaded = await load(url, args.records, seed=args.seed)
+        loaded = None
+        if not args.database:
+            await load_demo_data(url, settings)
+            loaded = await load(url, args.records, seed=args.seed)
         facts = await gather_facts(url)
         print(f"{facts.records:,} records; \"{COMMON_TERM}\" in "
               f"{facts.common_matches / facts.records:.1%}, \"{RARE_TERM}\" in "
-              f"{facts.rare_matches:,}; phone {national(facts.phone)} in "
-              f"{facts.phone_records} records")
+              f"{facts.rare_matches:,}, \"{CLUSTERED_TERM}\" in {facts.clustered_matches:,}; "
+              f"phone {national(facts.phone)} in {facts.phone_records} records")
         if facts.common_matches / facts.records <= 0.10:
             print(f"warning: \"{COMMON_TERM}\" matches 10 % of records or fewer")
         app_port, base_port = free_port(), free_port()
@@ -420,13 +444,14 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
             phases = await run_phases(args, app_url, base_url, facts,
                                       settings.demo_password.get_secret_value())
             after = sampler.rss()
+        about["load average at end"] = loadavg()
         rss = {name: (after[name], max(after[name], sampler.peak[name])) for name in after}
         text = report(args, facts, loaded, phases, rss, about)
         print("\n" + text + f"\nwritten to {write_results(text)}")
     finally:
         for process in processes:
             stop(process)
-        if args.keep:
+        if args.keep or args.database:
             print(f"database kept: {url}")
         else:
             await drop_database(server_url, url)
@@ -450,6 +475,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="requests per phase, at most")
     parser.add_argument("--seed", type=int, default=1, help="data generator seed")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--database", metavar="NAME",
+                        help="reuse a database kept by --keep (no load; never dropped)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="crossintel-bench-") as work:

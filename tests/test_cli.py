@@ -292,6 +292,9 @@ async def test_production_refuses_the_default_signing_key(cli):
 async def test_production_refuses_demo_data(cli):
     env = {"CROSSINTEL_ENV": "production", "CROSSINTEL_SIGNING_KEY": PROPER_KEY}
     assert_one_line_error(await cli("demo", env=env), "production")
+    # Refused before the database is even looked at.
+    unreachable = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+    assert_one_line_error(await cli("demo", env=env, url=unreachable), "production")
     assert_one_line_error(await cli("serve", "--demo", "--port", "0", env=env), "production")
 
 

@@ -3,14 +3,26 @@ on the short public list (health probes, token and revocation endpoints, OpenAPI
 
 from fastapi import APIRouter, Depends
 
-from app.api import auth, clients, health, records, units, users
+from app.api import (
+    auth,
+    cases,
+    clients,
+    escalations,
+    events,
+    health,
+    notifications,
+    records,
+    units,
+    users,
+)
 from app.auth.principal import require_principal
 
 
 def api_router() -> APIRouter:
     """/api/v1, authenticated by construction: the router itself carries the principal."""
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_principal)])
-    for module in (auth, units, users, clients, records):
+    modules = (auth, units, users, clients, records, cases, escalations, notifications, events)
+    for module in modules:
         router.include_router(module.router)
     return router
 

@@ -20,39 +20,49 @@ The rules (DESIGN §1, "Who sees what"):
   leaves its author's agency, grant or not.
 * A service client never sees a marking above its maximum, and needs the `records:read`
   scope to read at all (`records:write` to file).
+
+Cases (DESIGN §1, "Cases and escalation"):
+
+* A case is seen by the members of every unit that has held its custody (the current
+  custody unit and the earlier ones, which keep access), by its team members until their
+  membership expires, and by the units above only through escalation: the supervisors of
+  the unit a pending escalation is addressed to (and, for national units such as OFAST,
+  of any unit below them, to oversee the review queues).
+* Linking a record to a case opens it to the case's custody units and team through grants
+  (reasons `case_custody` and `case_team`, without consent): H2 records and agency records
+  of another agency stay withheld and show as placeholders.
+* Service clients, admins and auditors see no case.
 """
 
 import uuid
-from dataclasses import dataclass
-
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.errors import Problem, forbidden, invalid_field, not_found
-from app.models import Record, RecordGrant, Unit
+from app.models import (
+    Case,
+    CaseCustodian,
+    CaseMember,
+    Escalation,
+    Record,
+    RecordGrant,
+    Unit,
+)
 
 SCOPE_ORDER = {"agency": 0, "unit": 1, "chain": 2, "network": 3}
 MARKING_ORDER = {"NP": 0, "DR": 1}
 
 
-@dataclass(frozen=True)
-class Reach:
-    """Where a principal stands in the unit tree: its units, and those units with every
-    unit below them (whose `chain` records rise to it)."""
-
-    unit_ids: tuple[uuid.UUID, ...]
-    unit_and_below_ids: tuple[uuid.UUID, ...]
-
-
-async def reach(session: AsyncSession, principal: Principal) -> Reach:
-    units = principal.unit_ids
-    if not units:
-        return Reach((), ())
-    tree = select(Unit.id).where(Unit.id.in_(units)).cte("below", recursive=True)
+async def units_below(
+    session: AsyncSession, unit_ids: tuple[uuid.UUID, ...]
+) -> tuple[uuid.UUID, ...]:
+    """The given units and every unit below them."""
+    if not unit_ids:
+        return ()
+    tree = select(Unit.id).where(Unit.id.in_(unit_ids)).cte("below", recursive=True)
     tree = tree.union_all(select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
-    below = tuple((await session.scalars(select(tree.c.id).distinct())).all())
-    return Reach(units, below)
+    return tuple((await session.scalars(select(tree.c.id).distinct())).all())
 
 
 def reads_intelligence(principal: Principal) -> bool:
@@ -66,15 +76,14 @@ async def record_filter(session: AsyncSession, principal: Principal) -> ColumnEl
     """The SQL condition selecting exactly the records `principal` may see."""
     if not reads_intelligence(principal):
         return false()
-    where = await reach(session, principal)
-    units = list(where.unit_ids)
+    units = list(principal.unit_ids)
     in_own_unit = Record.unit_id.in_(units)
     same_agency = Record.author_agency == principal.agency
     by_scope = or_(
         Record.scope == "network",
         and_(Record.scope.in_(("unit", "chain")), in_own_unit),
         and_(Record.scope == "agency", in_own_unit, same_agency),
-        and_(Record.scope == "chain", Record.unit_id.in_(where.unit_and_below_ids)),
+        and_(Record.scope == "chain", Record.unit_id.in_(principal.below_unit_ids)),
     )
     grantee = RecordGrant.unit_id.in_(units)
     if principal.kind == "user":
@@ -158,3 +167,104 @@ def check_scope_change(principal: Principal, record: Record, new_scope: str) -> 
             raise forbidden("Only the author or a supervisor widens a record's scope.")
     elif not supervisor:
         raise forbidden("Only a supervisor of the origin unit narrows a record's scope.")
+
+
+def works_cases(principal: Principal) -> bool:
+    """Whether the principal may see any case at all."""
+    return (principal.kind == "user" and bool(principal.memberships)
+            and not (principal.is_admin or principal.is_auditor))
+
+
+def supervised_unit_ids(principal: Principal) -> tuple[uuid.UUID, ...]:
+    return tuple(m.unit_id for m in principal.memberships if m.role == "supervisor")
+
+
+async def review_unit_ids(
+    session: AsyncSession, principal: Principal, *, include_descendants: bool = False
+) -> tuple[uuid.UUID, ...]:
+    """The units whose incoming escalations the principal reviews: those it supervises,
+    and with `include_descendants`, for a supervisor of a national unit, every unit below."""
+    supervised = supervised_unit_ids(principal)
+    if not include_descendants or not supervised:
+        return supervised
+    national = tuple((await session.scalars(
+        select(Unit.id).where(Unit.id.in_(supervised), Unit.kind == "national"))).all())
+    return tuple(set(await units_below(session, national)) | set(supervised))
+
+
+async def case_filter(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition selecting exactly the cases `principal` may see."""
+    if not works_cases(principal):
+        return false()
+    custodian = Case.id.in_(
+        select(CaseCustodian.case_id).where(CaseCustodian.unit_id.in_(principal.unit_ids))
+    )
+    team = Case.id.in_(
+        select(CaseMember.case_id).where(
+            CaseMember.user_id == principal.id,
+            or_(CaseMember.expires_at.is_(None), CaseMember.expires_at > func.now()),
+        )
+    )
+    reviewers = await review_unit_ids(session, principal, include_descendants=True)
+    reviewing = Case.id.in_(
+        select(Escalation.case_id).where(
+            Escalation.status == "pending", Escalation.to_unit_id.in_(reviewers)
+        )
+    )
+    return or_(custodian, team, reviewing)
+
+
+async def visible_case(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, *, for_update: bool = False
+) -> Case:
+    """The case if `principal` may see it; 404 otherwise (never 403)."""
+    query = select(Case).where(Case.id == case_id, await case_filter(session, principal))
+    if for_update:
+        query = query.with_for_update(of=Case)
+    case = await session.scalar(query)
+    if case is None:
+        raise not_found("case")
+    return case
+
+
+async def _team_role(session: AsyncSession, principal: Principal, case: Case) -> str | None:
+    return await session.scalar(
+        select(CaseMember.role).where(
+            CaseMember.case_id == case.id,
+            CaseMember.user_id == principal.id,
+            or_(CaseMember.expires_at.is_(None), CaseMember.expires_at > func.now()),
+        )
+    )
+
+
+async def check_case_work(session: AsyncSession, principal: Principal, case: Case) -> None:
+    """Working a case (links, tasks, notes, seizures, arrests, changes): officers and
+    supervisors of the custody unit, and team leads and members (not observers)."""
+    if case.status == "closed":
+        raise Problem(409, "case_closed", "Conflict", "The case is closed; reopen it first.")
+    if principal.role_in(case.unit_id) in ("officer", "supervisor"):
+        return
+    if await _team_role(session, principal, case) in ("lead", "member"):
+        return
+    raise forbidden("Only the custody unit's officers and the case team work this case.")
+
+
+async def check_case_lead(session: AsyncSession, principal: Principal, case: Case) -> None:
+    """Managing the team and closing: supervisors of the custody unit and the lead."""
+    if principal.role_in(case.unit_id) == "supervisor" or case.lead_user_id == principal.id:
+        return
+    if await _team_role(session, principal, case) == "lead":
+        return
+    raise forbidden("Only the custody unit's supervisors and the case lead do this.")
+
+
+def check_custody_supervisor(principal: Principal, case: Case) -> None:
+    """Escalating, delegating and reopening: supervisors of the custody unit."""
+    if principal.role_in(case.unit_id) != "supervisor":
+        raise forbidden("Only a supervisor of the custody unit does this.")
+
+
+def check_decides(principal: Principal, escalation: Escalation) -> None:
+    """Deciding an escalation: supervisors of the unit it is addressed to."""
+    if principal.role_in(escalation.to_unit_id) != "supervisor":
+        raise forbidden("Only a supervisor of the target unit decides this escalation.")

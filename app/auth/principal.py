@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from sqlalchemy import exists, select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.tokens import decode_access_token
 from app.db import SessionDep
 from app.errors import forbidden, unauthorized
-from app.models import Membership, RevokedAccessToken, ServiceClient, Unit, User
 
 USER_SCOPES = ("records:read", "records:write")
 
@@ -36,6 +35,8 @@ class Principal:
     name: str
     agency: str | None
     memberships: tuple[UnitRole, ...] = ()
+    # The member units and every unit below them.
+    below_unit_ids: frozenset[uuid.UUID] = frozenset()
     platform_roles: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()
     max_marking: str = "DR"
@@ -62,14 +63,30 @@ SYSTEM = Principal(kind="system", id=None, name="cli", agency=None,
                    platform_roles=frozenset({"admin"}))
 
 
-async def _memberships(session: AsyncSession, user_id: uuid.UUID) -> tuple[UnitRole, ...]:
-    rows = await session.execute(
-        select(Membership.unit_id, Unit.code, Membership.role)
-        .join(Unit, Unit.id == Membership.unit_id)
-        .where(Membership.user_id == user_id)
-        .order_by(Unit.code)
-    )
-    return tuple(UnitRole(unit_id, code, role) for unit_id, code, role in rows)
+# One round trip per request: the account, its memberships, whether the token was
+# revoked, and the units at or below its units (whose `chain` records rise to it).
+_USER_SQL = text("""
+    select u.username, u.agency, u.is_active, u.platform_roles,
+           exists(select 1 from revoked_access_tokens r where r.jti = :jti) as revoked,
+           coalesce((select json_agg(json_build_array(m.unit_id, un.code, m.role)
+                                     order by un.code)
+                     from memberships m join units un on un.id = m.unit_id
+                     where m.user_id = u.id), '[]') as memberships,
+           (with recursive below(id) as (
+                select m.unit_id from memberships m where m.user_id = u.id
+                union select un.id from units un join below b on un.parent_id = b.id)
+            select coalesce(array_agg(id), '{}') from below) as below
+    from users u where u.id = :id
+""")
+_CLIENT_SQL = text("""
+    select c.client_id, c.agency, c.is_active, c.scopes, c.max_marking, c.unit_id, un.code,
+           exists(select 1 from revoked_access_tokens r where r.jti = :jti) as revoked,
+           (with recursive below(id) as (
+                select c.unit_id
+                union select un2.id from units un2 join below b on un2.parent_id = b.id)
+            select array_agg(id) from below) as below
+    from service_clients c join units un on un.id = c.unit_id where c.id = :id
+""")
 
 
 async def load_principal(
@@ -78,7 +95,8 @@ async def load_principal(
     jti: str | None = None,
     token_scopes: frozenset[str] | None = None,
 ) -> Principal | None:
-    """The principal for a token subject, or None when the account is gone or disabled.
+    """The principal for a token subject, or None when the account is gone or disabled,
+    or the token revoked.
 
     Its scopes are those the token was granted (`token_scopes`, e.g. a client that asked
     for less than it may have), within what the account holds today.
@@ -88,46 +106,37 @@ async def load_principal(
         ident = uuid.UUID(raw_id)
     except ValueError:
         return None
-    if jti is not None:
-        revoked = await session.scalar(
-            select(exists().where(RevokedAccessToken.jti == jti))
-        )
-        if revoked:
-            return None
     if kind == "user":
-        user = await session.get(User, ident)
-        if user is None or not user.is_active:
+        row = (await session.execute(_USER_SQL, {"id": ident, "jti": jti or ""})).first()
+        if row is None or not row.is_active or row.revoked:
             return None
         return Principal(
             kind="user",
-            id=user.id,
-            name=user.username,
-            agency=user.agency,
-            memberships=await _memberships(session, user.id),
-            platform_roles=frozenset(user.platform_roles),
+            id=ident,
+            name=row.username,
+            agency=row.agency,
+            memberships=tuple(
+                UnitRole(uuid.UUID(unit_id), code, role) for unit_id, code, role in row.memberships
+            ),
+            below_unit_ids=frozenset(row.below),
+            platform_roles=frozenset(row.platform_roles),
             scopes=_within(frozenset(USER_SCOPES), token_scopes),
             max_marking="DR",
             token_jti=jti,
         )
     if kind == "client":
-        row = (
-            await session.execute(
-                select(ServiceClient, Unit.code)
-                .join(Unit, Unit.id == ServiceClient.unit_id)
-                .where(ServiceClient.id == ident)
-            )
-        ).first()
-        if row is None or not row[0].is_active:
+        row = (await session.execute(_CLIENT_SQL, {"id": ident, "jti": jti or ""})).first()
+        if row is None or not row.is_active or row.revoked:
             return None
-        client, unit_code = row
         return Principal(
             kind="client",
-            id=client.id,
-            name=client.client_id,
-            agency=client.agency,
-            memberships=(UnitRole(client.unit_id, unit_code, "client"),),
-            scopes=_within(frozenset(client.scopes), token_scopes),
-            max_marking=client.max_marking,
+            id=ident,
+            name=row.client_id,
+            agency=row.agency,
+            memberships=(UnitRole(row.unit_id, row.code, "client"),),
+            below_unit_ids=frozenset(row.below),
+            scopes=_within(frozenset(row.scopes), token_scopes),
+            max_marking=row.max_marking,
             token_jti=jti,
         )
     return None
@@ -150,6 +159,7 @@ async def require_principal(request: Request, session: SessionDep) -> Principal:
     if principal is None:
         raise unauthorized("The account behind this token is disabled or revoked.")
     request.state.principal = principal
+    request.state.token_expires_at = claims.expires_at
     return principal
 
 

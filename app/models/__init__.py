@@ -1,7 +1,23 @@
 """SQLAlchemy models, one module per aggregate; importing this package registers them all."""
 
 from app.models.base import Base
+from app.models.cases import (
+    Arrest,
+    AssetSeizure,
+    Case,
+    CaseCounter,
+    CaseCustodian,
+    CaseEntity,
+    CaseEvent,
+    CaseMember,
+    CaseNote,
+    CaseRecord,
+    CaseTask,
+    DrugSeizure,
+)
 from app.models.clients import ServiceClient
+from app.models.escalations import Escalation
+from app.models.notifications import Notification
 from app.models.records import (
     Record,
     RecordAttachment,
@@ -14,8 +30,22 @@ from app.models.users import Membership, RefreshToken, RevokedAccessToken, User
 
 __all__ = [
     "Agency",
+    "Arrest",
+    "AssetSeizure",
     "Base",
+    "Case",
+    "CaseCounter",
+    "CaseCustodian",
+    "CaseEntity",
+    "CaseEvent",
+    "CaseMember",
+    "CaseNote",
+    "CaseRecord",
+    "CaseTask",
+    "DrugSeizure",
+    "Escalation",
     "Membership",
+    "Notification",
     "Record",
     "RecordAttachment",
     "RecordGrant",

@@ -17,6 +17,9 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Server-generated columns (timestamps, identities) come back in the INSERT's
+    # RETURNING instead of a later SELECT.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 def uuid_pk() -> Mapped[uuid.UUID]:

@@ -1,9 +1,6 @@
 """Intelligence records: filing, reading, editing with optimistic concurrency, history,
 search with facets. Every query starts from the policy's record filter."""
 
-import base64
-import binascii
-import json
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -17,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import policy
 from app.auth.principal import Principal
 from app.errors import Problem, invalid_field
+from app.pagination import decode_cursor, encode_cursor
 from app.models import (
     Record,
     RecordAttachment,
@@ -138,7 +136,6 @@ async def create_record(session: AsyncSession, principal: Principal, body: Recor
     session.add(RecordVersion(record_id=record.id, version=1, snapshot=snapshot(record),
                               changed_by=principal.name))
     await session.flush()
-    await session.refresh(record, ["seq", "created_at", "updated_at"])
     return record
 
 
@@ -218,14 +215,6 @@ async def history(
     )).all())
 
 
-async def _author_name(session: AsyncSession, record: Record) -> str:
-    if record.author_user_id is not None:
-        return await session.scalar(select(User.username).where(User.id == record.author_user_id))
-    return await session.scalar(
-        select(ServiceClient.client_id).where(ServiceClient.id == record.author_client_id)
-    )
-
-
 def _summary_fields(record: Record, unit_code: str) -> dict[str, Any]:
     return {
         "id": record.id, "title": record.title, "unit_id": record.unit_id,
@@ -240,7 +229,13 @@ def _summary_fields(record: Record, unit_code: str) -> dict[str, Any]:
 
 async def record_out(session: AsyncSession, record: Record) -> RecordOut:
     """The full view of a record the caller may see (the caller checked visibility)."""
-    unit_code = await session.scalar(select(Unit.code).where(Unit.id == record.unit_id))
+    author = func.coalesce(
+        select(User.username).where(User.id == record.author_user_id).scalar_subquery(),
+        select(ServiceClient.client_id)
+        .where(ServiceClient.id == record.author_client_id).scalar_subquery(),
+    )
+    unit_code, author_name = (await session.execute(
+        select(Unit.code, author).where(Unit.id == record.unit_id))).one()
     attachments = (await session.scalars(
         select(RecordAttachment).where(RecordAttachment.record_id == record.id)
         .order_by(RecordAttachment.created_at)
@@ -253,11 +248,24 @@ async def record_out(session: AsyncSession, record: Record) -> RecordOut:
         handling_note=record.handling_note,
         tags=record.tags,
         entities=record.entities,
-        author=await _author_name(session, record),
+        author=author_name,
         version=record.version,
         updated_at=record.updated_at,
         attachments=[AttachmentOut.model_validate(a) for a in attachments],
     )
+
+
+async def summaries(
+    session: AsyncSession, principal: Principal, record_ids: list[uuid.UUID]
+) -> list[RecordSummary]:
+    """Summaries of those of `record_ids` the caller may see (the others are left out)."""
+    if not record_ids:
+        return []
+    rows = await session.execute(
+        select(Record, Unit.code).join(Unit, Unit.id == Record.unit_id)
+        .where(Record.id.in_(record_ids), await policy.record_filter(session, principal))
+    )
+    return [RecordSummary(**_summary_fields(r, code)) for r, code in rows]
 
 
 @dataclass
@@ -273,21 +281,6 @@ class SearchParams:
     limit: int = 50
     cursor: str | None = None
     facets: bool = False
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"s": seq}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        seq = json.loads(base64.urlsafe_b64decode(padded))["s"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise invalid_field(["query", "cursor"], "not a cursor this service gave") from exc
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**63:
-        raise invalid_field(["query", "cursor"], "not a cursor this service gave")
-    return seq
 
 
 async def _conditions(session: AsyncSession, principal: Principal, p: SearchParams) -> list:
@@ -336,9 +329,14 @@ async def search_records(
         *conditions
     )
     if p.cursor:
-        page = page.where(Record.seq < decode_cursor(p.cursor))
+        (seq,) = decode_cursor(p.cursor, {"s": int})
+        if not 0 <= seq < 2**63:
+            raise invalid_field(["query", "cursor"], "not a cursor this service gave")
+        page = page.where(Record.seq < seq)
     rows = (await session.execute(page.order_by(Record.seq.desc()).limit(p.limit + 1))).all()
-    next_cursor = encode_cursor(rows[p.limit - 1][0].seq) if len(rows) > p.limit else None
+    next_cursor = (
+        encode_cursor({"s": rows[p.limit - 1][0].seq}) if len(rows) > p.limit else None
+    )
     items = [RecordSummary(**_summary_fields(r, code)) for r, code in rows[: p.limit]]
     facets = await _facets(session, conditions) if p.facets else None
     return items, next_cursor, facets
@@ -401,7 +399,6 @@ async def add_attachment(
     )
     session.add(attachment)
     await session.flush()
-    await session.refresh(attachment, ["created_at"])
     return attachment
 
 
