@@ -164,7 +164,8 @@ async def notification_stream(
                 notification_id = None
             async with db.sessionmaker() as session:
                 subject = f"user:{principal.id}"
-                if await load_principal(session, subject, principal.token_jti) is None:
+                if await load_principal(session, subject, principal.token_jti,
+                                        issued_at=principal.token_issued_at) is None:
                     return
                 notification = (
                     await own_notification(session, principal.id, notification_id)

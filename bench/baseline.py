@@ -7,6 +7,12 @@ principal to load, no visibility filter, no version row and no audit. Every reco
 filed in one unit by one author given on the command line. What the app costs beyond
 this is the price of its safety and structure.
 
+Its connections plan every statement for its parameters (`plan_cache_mode =
+force_custom_plan`): asyncpg prepares statements, and after five executions PostgreSQL
+may switch to a generic plan that ignores the search term; for `search @@ … order by seq
+desc limit 51` that plan walks the records newest first whatever the term, and a rare
+term then costs seconds instead of milliseconds.
+
     python -m bench.baseline --database-url postgresql://… --port 8001 \\
         --unit-id … --author-id … --agency police
 """
@@ -48,7 +54,8 @@ def create_baseline(dsn: str, unit_id: uuid.UUID, author_id: uuid.UUID, agency: 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await asyncpg.create_pool(
-            dsn, min_size=2, max_size=10, init=_json_codec
+            dsn, min_size=2, max_size=10, init=_json_codec,
+            server_settings={"plan_cache_mode": "force_custom_plan"},
         )
         try:
             yield

@@ -40,8 +40,8 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN = timedelta(days=3 * 365)
 RARE_TERM = "captagon"
 COMMON_TERM = "cannabis"
-CLUSTERED_TERM = "Hazebrouck"
-"""A Nord commune: in about 0.3 % of records, mostly CROSS-59's, few of which a CROSS-13
+CLUSTERED_TERM = "Maubeuge"
+"""A Nord commune: in about 0.4 % of records, mostly CROSS-59's, few of which a CROSS-13
 officer may see (the trap for a plan that walks records newest first)."""
 
 UNIT_WEIGHTS = {

@@ -354,3 +354,12 @@ async def test_personas_me(client, auth):
         assert me["platform_roles"] == sorted(roles)
         expected = [(membership[0], membership[1])] if membership else []
         assert [(m["unit_code"], m["role"]) for m in me["memberships"]] == expected
+
+
+async def test_there_is_one_national_unit(client, admin):
+    response = await client.post("/api/v1/admin/units", headers=admin, json={
+        "code": f"NAT-{uuid.uuid4().hex[:6].upper()}", "name": "Second office",
+        "kind": "national",
+    })
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "kind"]]

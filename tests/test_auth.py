@@ -306,8 +306,10 @@ async def test_password_reset_ends_earlier_sign_ins(client, new_user, auth):
                                   json={"password": "a-reset-password-456"})
     assert response.status_code == 200
     assert_oauth_error(await refresh(client, tokens["refresh_token"]), 400, "invalid_grant")
+    assert (await client.get(ME, headers=bearer(tokens["access_token"]))).status_code == 401
     assert_oauth_error(await password(client, user["username"], pw), 400, "invalid_grant")
     fresh = await sign_in(client, user["username"], "a-reset-password-456")
+    assert (await client.get(ME, headers=bearer(fresh["access_token"]))).status_code == 200
     assert (await refresh(client, fresh["refresh_token"])).status_code == 200
 
 

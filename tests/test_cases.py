@@ -1189,3 +1189,27 @@ async def test_case_link_grants_in_the_visibility_matrix(client, auth):
     assert (await client.delete(f"{API}/cases/{case['id']}/team/{ids['cross83.police']}",
                                 headers=chef)).status_code == 204
     assert await visible() == set()
+
+
+async def test_team_rules_for_the_lead_and_closed_cases(client, auth):
+    """The lead stays lead without expiry; platform accounts never join; a closed case
+    takes no team changes."""
+    chef = await auth("cross13.chef")
+    case = await open_case(client, chef)
+    me = (await client.get(f"{API}/me", headers=chef)).json()
+    demote = await client.put(f"{API}/cases/{case['id']}/team/{me['id']}",
+                              json={"role": "observer"}, headers=chef)
+    assert demote.status_code == 422, demote.text
+    admin_id = (await client.get(f"{API}/me", headers=await auth("admin"))).json()["id"]
+    as_lead = await client.patch(f"{API}/cases/{case['id']}", json={"lead_user_id": admin_id},
+                                 headers={**chef, "If-Match": '"1"'})
+    assert as_lead.status_code == 422, as_lead.text
+    assert as_lead.json()["errors"][0]["loc"] == ["body", "lead_user_id"]
+    closed = await client.post(f"{API}/cases/{case['id']}/close",
+                               json={"outcome": "no_further_action", "note": "Classé"},
+                               headers=chef)
+    assert closed.status_code == 200, closed.text
+    police_id = (await client.get(f"{API}/me", headers=await auth("cross13.police"))).json()["id"]
+    added = await client.put(f"{API}/cases/{case['id']}/team/{police_id}",
+                             json={"role": "member"}, headers=chef)
+    assert added.status_code == 409, added.text

@@ -1,14 +1,19 @@
 """Password and client-secret hashing with Argon2id (argon2-cffi)."""
 
+import functools
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so that an unknown username
-# costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so that an unknown username
+    costs the same time as a wrong password. Made on first use, not at import."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_secret(secret: str) -> str:
@@ -17,7 +22,7 @@ def hash_secret(secret: str) -> str:
 
 def verify_secret(secret_hash: str | None, secret: str) -> bool:
     try:
-        return _hasher.verify(secret_hash or _DUMMY_HASH, secret) and secret_hash is not None
+        return _hasher.verify(secret_hash or _dummy_hash(), secret) and secret_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

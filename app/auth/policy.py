@@ -237,11 +237,16 @@ async def _team_role(session: AsyncSession, principal: Principal, case: Case) ->
     )
 
 
+def check_case_open(case: Case) -> None:
+    """A closed case takes no more work until it is reopened."""
+    if case.status == "closed":
+        raise Problem(409, "case_closed", "Conflict", "The case is closed; reopen it first.")
+
+
 async def check_case_work(session: AsyncSession, principal: Principal, case: Case) -> None:
     """Working a case (links, tasks, notes, seizures, arrests, changes): officers and
     supervisors of the custody unit, and team leads and members (not observers)."""
-    if case.status == "closed":
-        raise Problem(409, "case_closed", "Conflict", "The case is closed; reopen it first.")
+    check_case_open(case)
     if principal.role_in(case.unit_id) in ("officer", "supervisor"):
         return
     if await _team_role(session, principal, case) in ("lead", "member"):

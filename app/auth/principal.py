@@ -41,6 +41,7 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     max_marking: str = "DR"
     token_jti: str | None = field(default=None, compare=False)
+    token_issued_at: datetime | None = field(default=None, compare=False)
 
     @property
     def unit_ids(self) -> tuple[uuid.UUID, ...]:
@@ -67,7 +68,8 @@ SYSTEM = Principal(kind="system", id=None, name="cli", agency=None,
 # revoked, and the units at or below its units (whose `chain` records rise to it).
 _USER_SQL = text("""
     select u.username, u.agency, u.is_active, u.platform_roles,
-           exists(select 1 from revoked_access_tokens r where r.jti = :jti) as revoked,
+           exists(select 1 from revoked_access_tokens r where r.jti = :jti)
+             or coalesce(u.tokens_not_before > :iat, false) as revoked,
            coalesce((select json_agg(json_build_array(m.unit_id, un.code, m.role)
                                      order by un.code)
                      from memberships m join units un on un.id = m.unit_id
@@ -94,6 +96,7 @@ async def load_principal(
     subject: str,
     jti: str | None = None,
     token_scopes: frozenset[str] | None = None,
+    issued_at: datetime | None = None,
 ) -> Principal | None:
     """The principal for a token subject, or None when the account is gone or disabled,
     or the token revoked.
@@ -107,7 +110,9 @@ async def load_principal(
     except ValueError:
         return None
     if kind == "user":
-        row = (await session.execute(_USER_SQL, {"id": ident, "jti": jti or ""})).first()
+        row = (await session.execute(
+            _USER_SQL, {"id": ident, "jti": jti or "", "iat": issued_at or datetime.now(UTC)}
+        )).first()
         if row is None or not row.is_active or row.revoked:
             return None
         return Principal(
@@ -123,6 +128,7 @@ async def load_principal(
             scopes=_within(frozenset(USER_SCOPES), token_scopes),
             max_marking="DR",
             token_jti=jti,
+            token_issued_at=issued_at,
         )
     if kind == "client":
         row = (await session.execute(_CLIENT_SQL, {"id": ident, "jti": jti or ""})).first()
@@ -155,7 +161,9 @@ async def require_principal(request: Request, session: SessionDep) -> Principal:
     claims = decode_access_token(request.app.state.settings, token.strip())
     if claims is None or claims.expires_at <= datetime.now(UTC):
         raise unauthorized("The bearer token is invalid or expired.")
-    principal = await load_principal(session, claims.subject, claims.jti, claims.scopes)
+    principal = await load_principal(
+        session, claims.subject, claims.jti, claims.scopes, claims.issued_at
+    )
     if principal is None:
         raise unauthorized("The account behind this token is disabled or revoked.")
     request.state.principal = principal

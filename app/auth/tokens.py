@@ -22,6 +22,7 @@ class AccessClaims:
     jti: str
     expires_at: datetime
     scopes: frozenset[str] = frozenset()
+    issued_at: datetime | None = None
 
 
 def issue_access_token(settings: Settings, subject: str, scope: str) -> tuple[str, int]:
@@ -32,7 +33,9 @@ def issue_access_token(settings: Settings, subject: str, scope: str) -> tuple[st
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "sub": subject,
-        "iat": int(now.timestamp()),
+        # NumericDate may be fractional (RFC 7519 §2): to the microsecond, so a token
+        # issued after a password reset is told apart from one issued just before it.
+        "iat": now.timestamp(),
         "nbf": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": uuid.uuid4().hex,
@@ -71,11 +74,14 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
     scope = claims.get("scope", "")
     if not all(isinstance(v, str) for v in (sub, jti, scope)):
         return None
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat)):
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        return None
+    if not isinstance(iat, int | float) or isinstance(iat, bool):
         return None
     if iat > datetime.now(UTC).timestamp() + CLOCK_SKEW_SECONDS:
         return None
-    return AccessClaims(sub, jti, datetime.fromtimestamp(exp, UTC), frozenset(scope.split()))
+    return AccessClaims(sub, jti, datetime.fromtimestamp(exp, UTC), frozenset(scope.split()),
+                        datetime.fromtimestamp(iat, UTC))
 
 
 def new_refresh_token() -> tuple[str, str]:

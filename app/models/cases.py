@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     Numeric,
@@ -225,9 +227,11 @@ class CaseEvent(Base):
     """One line of a case's timeline: who did what, when, with before/after for changes."""
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case_created", "case_id", "created_at"),)
+    __table_args__ = (Index("ix_case_events_case_seq", "case_id", "seq"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    # Insertion order: events of one transaction share their `created_at`.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(40))

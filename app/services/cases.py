@@ -99,9 +99,12 @@ async def _next_reference(session: AsyncSession, unit_id: uuid.UUID) -> str:
     return f"{code}-{year}-{number:04d}"
 
 
-async def _check_lead(session: AsyncSession, user_id: uuid.UUID, field: str) -> None:
-    if await session.scalar(select(User.id).where(User.id == user_id, User.is_active)) is None:
-        raise invalid_field(["body", field], "no such active user")
+async def _officer(session: AsyncSession, user_id: uuid.UUID, loc: list[str]) -> User:
+    """An active account that works intelligence (platform admins and auditors do not)."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active or user.platform_roles:
+        raise invalid_field(loc, "no such active officer")
+    return user
 
 
 async def create_case(session: AsyncSession, principal: Principal, body: CaseCreate) -> Case:
@@ -114,7 +117,7 @@ async def create_case(session: AsyncSession, principal: Principal, body: CaseCre
         raise Problem(403, "forbidden", "Forbidden", "Only officers and supervisors open cases.")
     lead = body.lead_user_id or principal.id
     if body.lead_user_id:
-        await _check_lead(session, lead, "lead_user_id")
+        await _officer(session, lead, ["body", "lead_user_id"])
     case = Case(
         id=uuid.uuid4(), reference=await _next_reference(session, unit_id), unit_id=unit_id,
         lead_user_id=lead, title=body.title, summary=body.summary, priority=body.priority,
@@ -169,7 +172,7 @@ async def update_case(session: AsyncSession, principal: Principal, case_id: uuid
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k in EDITABLE}
     if changes.get("lead_user_id"):
         await policy.check_case_lead(session, principal, case)
-        await _check_lead(session, changes["lead_user_id"], "lead_user_id")
+        await _officer(session, changes["lead_user_id"], ["body", "lead_user_id"])
     diff = {}
     for field, value in changes.items():
         if value is None and field != "judicial_reference":
@@ -231,9 +234,11 @@ async def put_member(session: AsyncSession, principal: Principal, case_id: uuid.
     """Add a team member from any unit (or change their role or expiry)."""
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_lead(session, principal, case)
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active or user.platform_roles:
-        raise invalid_field(["path", "user_id"], "no such active officer")
+    policy.check_case_open(case)
+    user = await _officer(session, user_id, ["path", "user_id"])
+    if user_id == case.lead_user_id and (body.role != "lead" or body.expires_at is not None):
+        raise invalid_field(["body", "role"],
+                            "the case lead stays lead without expiry; name another lead first")
     await _upsert_member(session, principal, case, user_id, body.role, body.expires_at)
     log(session, principal, case, "team_member_set", user=user.username, role=body.role,
         expires_at=body.expires_at)
@@ -249,6 +254,7 @@ async def remove_member(session: AsyncSession, principal: Principal, case_id: uu
                         user_id: uuid.UUID) -> None:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_lead(session, principal, case)
+    policy.check_case_open(case)
     if user_id == case.lead_user_id:
         raise Problem(409, "lead_required", "Conflict",
                       "The lead stays on the team; name another lead first.")
@@ -504,7 +510,7 @@ async def timeline(session: AsyncSession, principal: Principal,
     case = await policy.visible_case(session, principal, case_id)
     return list((await session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id)
-        .order_by(CaseEvent.created_at, CaseEvent.id)
+        .order_by(CaseEvent.seq)
     )).all())
 
 

@@ -74,6 +74,8 @@ async def create_unit(
     if not principal.is_admin:
         raise forbidden("Only platform administrators manage units.")
     await _check_parent(session, kind, parent_id)
+    if kind == "national" and await session.scalar(select(Unit.id).where(Unit.kind == "national")):
+        raise invalid_field(["body", "kind"], "there is one national unit (the root of the tree)")
     if (kind == "cross") != (departement is not None):
         raise invalid_field(["body", "departement"], "required for a CROSS and only for a CROSS")
     unit = Unit(code=code, name=name, kind=kind, parent_id=parent_id, departement=departement)

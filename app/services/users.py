@@ -69,12 +69,14 @@ async def add_user(
 
 
 async def _end_sign_ins(session: AsyncSession, user: User) -> None:
-    """Revoke every refresh token of the user, so no earlier sign-in outlives the change."""
+    """End every earlier sign-in: its refresh tokens are revoked and its access tokens
+    refused from the next request, so none outlives the change."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+    user.tokens_not_before = datetime.now(UTC)
 
 
 async def set_active(

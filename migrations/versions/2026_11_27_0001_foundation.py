@@ -79,6 +79,7 @@ def upgrade() -> None:
     sa.Column('is_active', sa.Boolean(), server_default='true', nullable=False),
     sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('tokens_not_before', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("platform_roles <@ array['admin', 'auditor']::varchar[]", name=op.f('ck_users_platform_roles')),
     sa.ForeignKeyConstraint(['agency'], ['agencies.code'], name=op.f('fk_users_agency_agencies')),

@@ -99,15 +99,17 @@ def upgrade() -> None:
     op.create_index(op.f('ix_case_entities_case_id'), 'case_entities', ['case_id'], unique=False)
     op.create_table('case_events',
     sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), sa.Identity(always=True), nullable=False),
     sa.Column('case_id', sa.Uuid(), nullable=False),
     sa.Column('actor', sa.String(length=80), nullable=False),
     sa.Column('action', sa.String(length=40), nullable=False),
     sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_events_case_id_cases'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_case_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_case_events')),
+    sa.UniqueConstraint('seq', name=op.f('uq_case_events_seq'))
     )
-    op.create_index('ix_case_events_case_created', 'case_events', ['case_id', 'created_at'], unique=False)
+    op.create_index('ix_case_events_case_seq', 'case_events', ['case_id', 'seq'], unique=False)
     op.create_table('case_members',
     sa.Column('case_id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
@@ -216,7 +218,7 @@ def downgrade() -> None:
     op.drop_table('case_notes')
     op.drop_index(op.f('ix_case_members_user_id'), table_name='case_members')
     op.drop_table('case_members')
-    op.drop_index('ix_case_events_case_created', table_name='case_events')
+    op.drop_index('ix_case_events_case_seq', table_name='case_events')
     op.drop_table('case_events')
     op.drop_index(op.f('ix_case_entities_case_id'), table_name='case_entities')
     op.drop_table('case_entities')
