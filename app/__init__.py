@@ -1,1 +1,1 @@
-"""crossintel: shared drug-trafficking intelligence and case service of the CROSS units and OFAST."""
+"""crossintel: the shared intelligence and case service of the CROSS units and OFAST."""

@@ -112,9 +112,7 @@ def migrate(revision: str, down: bool) -> None:
 
 
 def _print_summary(added: dict[str, int]) -> None:
-    click.echo(
-        "demo data: " + ", ".join(f"{n} {k} added" for k, n in added.items()), err=True
-    )
+    click.echo("demo data: " + ", ".join(f"{n} {k} added" for k, n in added.items()), err=True)
 
 
 @main.command()
@@ -146,10 +144,15 @@ def _print_demo_signins(settings: Settings) -> None:
 @main.command()
 @click.option("--host", default=None, help="Listen address (CROSSINTEL_HOST, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Listen port (CROSSINTEL_PORT, 8000).")
-@click.option("--migrate/--no-migrate", "do_migrate", default=False,
-              help="Migrate to head before serving.")
-@click.option("--demo/--no-demo", "do_demo", default=False,
-              help="Load the demo data before serving (refused in production).")
+@click.option(
+    "--migrate/--no-migrate", "do_migrate", default=False, help="Migrate to head before serving."
+)
+@click.option(
+    "--demo/--no-demo",
+    "do_demo",
+    default=False,
+    help="Load the demo data before serving (refused in production).",
+)
 @_fail_cleanly
 def serve(host: str | None, port: int | None, do_migrate: bool, do_demo: bool) -> None:
     """Serve the API (and the embedded PostgreSQL when no database URL is set)."""
@@ -200,12 +203,23 @@ def user() -> None:
 @click.option("--name", "display_name", required=True, help="Display name.")
 @click.option("--agency", type=click.Choice(AGENCIES), required=True)
 @click.option("--email", default=None)
-@click.option("--platform-role", "platform_roles", multiple=True,
-              type=click.Choice(["admin", "auditor"]), help="Platform role (repeatable).")
+@click.option(
+    "--platform-role",
+    "platform_roles",
+    multiple=True,
+    type=click.Choice(["admin", "auditor"]),
+    help="Platform role (repeatable).",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @_fail_cleanly
-def user_add(username: str, display_name: str, agency: str, email: str | None,
-             platform_roles: tuple[str, ...], password_stdin: bool) -> None:
+def user_add(
+    username: str,
+    display_name: str,
+    agency: str,
+    email: str | None,
+    platform_roles: tuple[str, ...],
+    password_stdin: bool,
+) -> None:
     """Create a user account (the password is asked for, never taken as an argument)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -217,9 +231,16 @@ def user_add(username: str, display_name: str, agency: str, email: str | None,
         raise CliError("the password must have at least 12 characters")
 
     async def work(session: AsyncSession, settings: Settings) -> None:
-        await users_service.add_user(session, SYSTEM, username=username, display_name=display_name,
-                                     agency=agency, password=password, email=email,
-                                     platform_roles=list(platform_roles))
+        await users_service.add_user(
+            session,
+            SYSTEM,
+            username=username,
+            display_name=display_name,
+            agency=agency,
+            password=password,
+            email=email,
+            platform_roles=list(platform_roles),
+        )
 
     _in_transaction(work)
     click.echo(f"user {username} created")
@@ -318,19 +339,38 @@ def client() -> None:
 @click.option("--name", required=True, help="Human-readable name of the system.")
 @click.option("--unit", "unit_code", required=True, help="Unit code the client acts for.")
 @click.option("--agency", type=click.Choice(AGENCIES), required=True)
-@click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(clients_service.CLIENT_SCOPES), help="Scope (repeatable).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(clients_service.CLIENT_SCOPES),
+    help="Scope (repeatable).",
+)
 @click.option("--max-marking", type=click.Choice(["NP", "DR"]), default="NP", show_default=True)
 @_fail_cleanly
-def client_add(client_id: str, name: str, unit_code: str, agency: str,
-               scopes: tuple[str, ...], max_marking: str) -> None:
+def client_add(
+    client_id: str,
+    name: str,
+    unit_code: str,
+    agency: str,
+    scopes: tuple[str, ...],
+    max_marking: str,
+) -> None:
     """Create a service client; its secret is printed once and stored hashed."""
 
     async def work(session: AsyncSession, settings: Settings) -> str:
         unit = await units_service.unit_by_code(session, unit_code)
         _, secret = await clients_service.add_client(
-            session, SYSTEM, client_id=client_id, name=name, unit_id=unit.id, agency=agency,
-            scopes=list(scopes), max_marking=max_marking)
+            session,
+            SYSTEM,
+            client_id=client_id,
+            name=name,
+            unit_id=unit.id,
+            agency=agency,
+            scopes=list(scopes),
+            max_marking=max_marking,
+        )
         return secret
 
     secret = _in_transaction(work)

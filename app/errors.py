@@ -146,6 +146,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return problem_response(
             request,
-            Problem(500, "internal_error", "Internal server error", "An unexpected error occurred.",
-                    headers={"X-Request-ID": request_id} if request_id else None),
+            Problem(
+                500,
+                "internal_error",
+                "Internal server error",
+                "An unexpected error occurred.",
+                headers={"X-Request-ID": request_id} if request_id else None,
+            ),
         )

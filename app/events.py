@@ -117,8 +117,11 @@ class EventHub:
                 await self._watch(connection, lost)
                 log.warning("the event connection was closed; reconnecting")
             except Exception:
-                log.warning("the event connection failed; reconnecting", exc_info=True,
-                            extra={"retry_in_s": backoff})
+                log.warning(
+                    "the event connection failed; reconnecting",
+                    exc_info=True,
+                    extra={"retry_in_s": backoff},
+                )
                 self._first_attempt.set()
             finally:
                 if connection is not None:
@@ -164,12 +167,17 @@ async def notification_stream(
                 notification_id = None
             async with db.sessionmaker() as session:
                 subject = f"user:{principal.id}"
-                if await load_principal(session, subject, principal.token_jti,
-                                        issued_at=principal.token_issued_at) is None:
+                if (
+                    await load_principal(
+                        session, subject, principal.token_jti, issued_at=principal.token_issued_at
+                    )
+                    is None
+                ):
                     return
                 notification = (
                     await own_notification(session, principal.id, notification_id)
-                    if notification_id is not None else None
+                    if notification_id is not None
+                    else None
                 )
             if notification_id is None:
                 yield b": keepalive\n\n"

@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app = FastAPI(
         title="crossintel",
         version="0.1.0",
-        summary="Shared drug-trafficking intelligence and case service of the CROSS units and OFAST.",
+        summary="Drug-trafficking intelligence and cases of the CROSS units and OFAST.",
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -325,6 +325,8 @@ def machine(pg_version: str) -> dict[str, str]:
         "memory": f"{memory_gib:.1f} GiB",
         "postgresql": pg_version,
         "python": sys.version.split()[0],
+        "commit": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                                 capture_output=True, text=True).stdout.strip() or "unknown",
         "load average at start": loadavg(),
     }
 

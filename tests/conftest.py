@@ -113,8 +113,11 @@ async def auth(client: httpx.AsyncClient):
             if username == "douane-dnred":
                 response = await client.post(
                     "/api/v1/auth/token",
-                    data={"grant_type": "client_credentials", "client_id": username,
-                          "client_secret": DEMO_CLIENT_SECRET},
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": username,
+                        "client_secret": DEMO_CLIENT_SECRET,
+                    },
                 )
                 assert response.status_code == 200, response.text
                 token = response.json()["access_token"]
@@ -130,15 +133,20 @@ async def auth(client: httpx.AsyncClient):
 async def new_user(client: httpx.AsyncClient, auth):
     """new_user(agency, unit_code, role) -> (user json, password): a fresh account of its own."""
 
-    async def make(agency: str = "police", unit_code: str | None = "CROSS-13",
-                   role: str = "officer") -> tuple[dict, str]:
+    async def make(
+        agency: str = "police", unit_code: str | None = "CROSS-13", role: str = "officer"
+    ) -> tuple[dict, str]:
         admin = await auth("admin")
         password = "a-long-test-password-" + uuid.uuid4().hex[:6]
         response = await client.post(
             "/api/v1/admin/users",
             headers=admin,
-            json={"username": f"t.{uuid.uuid4().hex[:10]}", "display_name": "Test user",
-                  "agency": agency, "password": password},
+            json={
+                "username": f"t.{uuid.uuid4().hex[:10]}",
+                "display_name": "Test user",
+                "agency": agency,
+                "password": password,
+            },
         )
         assert response.status_code == 201, response.text
         user = response.json()
@@ -146,7 +154,8 @@ async def new_user(client: httpx.AsyncClient, auth):
             units = await unit_ids(client, admin)
             response = await client.put(
                 f"/api/v1/admin/users/{user['id']}/memberships",
-                headers=admin, json={"unit_id": units[unit_code], "role": role},
+                headers=admin,
+                json={"unit_id": units[unit_code], "role": role},
             )
             assert response.status_code == 200, response.text
         return user, password

@@ -17,8 +17,9 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 
 async def client_token(client, client_id: str, secret: str):
-    return await client.post(TOKEN, data={"grant_type": "client_credentials"},
-                             headers=basic(client_id, secret))
+    return await client.post(
+        TOKEN, data={"grant_type": "client_credentials"}, headers=basic(client_id, secret)
+    )
 
 
 @pytest.fixture
@@ -37,10 +38,17 @@ async def units(client, admin) -> dict[str, str]:
 async def test_admin_creates_and_lists_users(client, admin):
     username = f"t.{uuid.uuid4().hex[:10]}"
     password = "a-long-password-for-" + username
-    response = await client.post("/api/v1/admin/users", headers=admin, json={
-        "username": username, "display_name": "Nouvel officier", "agency": "gendarmerie",
-        "password": password, "email": f"{username}@example.org",
-    })
+    response = await client.post(
+        "/api/v1/admin/users",
+        headers=admin,
+        json={
+            "username": username,
+            "display_name": "Nouvel officier",
+            "agency": "gendarmerie",
+            "password": password,
+            "email": f"{username}@example.org",
+        },
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["username"] == username
@@ -56,18 +64,23 @@ async def test_admin_creates_and_lists_users(client, admin):
     assert all("password_hash" not in u for u in listed)
 
     # The new account can sign in, and holds no unit yet.
-    me = (await client.get("/api/v1/me", headers={
-        "Authorization": f"Bearer {(await sign_in(client, username, password))['access_token']}"
-    })).json()
+    token = (await sign_in(client, username, password))["access_token"]
+    me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
     assert me["memberships"] == [] and me["agency"] == "gendarmerie"
 
 
 async def test_duplicate_username_is_a_conflict(client, admin, new_user):
     user, _ = await new_user()
-    response = await client.post("/api/v1/admin/users", headers=admin, json={
-        "username": user["username"], "display_name": "Twin", "agency": "police",
-        "password": "another-long-password",
-    })
+    response = await client.post(
+        "/api/v1/admin/users",
+        headers=admin,
+        json={
+            "username": user["username"],
+            "display_name": "Twin",
+            "agency": "police",
+            "password": "another-long-password",
+        },
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "user_exists"
 
@@ -77,29 +90,34 @@ async def test_memberships_add_change_remove(client, admin, units, new_user):
     base = f"/api/v1/admin/users/{user['id']}/memberships"
     assert (await client.get(base, headers=admin)).json() == []
 
-    added = await client.put(base, headers=admin,
-                             json={"unit_id": units["CROSS-13"], "role": "officer"})
+    added = await client.put(
+        base, headers=admin, json={"unit_id": units["CROSS-13"], "role": "officer"}
+    )
     assert added.status_code == 200, added.text
     assert added.json()["unit_code"] == "CROSS-13" and added.json()["role"] == "officer"
-    other = await client.put(base, headers=admin,
-                             json={"unit_id": units["ANT-MARSEILLE"], "role": "analyst"})
+    other = await client.put(
+        base, headers=admin, json={"unit_id": units["ANT-MARSEILLE"], "role": "analyst"}
+    )
     assert other.status_code == 200
 
-    changed = await client.put(base, headers=admin,
-                               json={"unit_id": units["CROSS-13"], "role": "supervisor"})
+    changed = await client.put(
+        base, headers=admin, json={"unit_id": units["CROSS-13"], "role": "supervisor"}
+    )
     assert changed.status_code == 200
     assert changed.json()["id"] == added.json()["id"]
     assert changed.json()["role"] == "supervisor"
 
     listed = (await client.get(base, headers=admin)).json()
     assert sorted((m["unit_code"], m["role"]) for m in listed) == [
-        ("ANT-MARSEILLE", "analyst"), ("CROSS-13", "supervisor")
+        ("ANT-MARSEILLE", "analyst"),
+        ("CROSS-13", "supervisor"),
     ]
 
     removed = await client.delete(f"{base}/{units['CROSS-13']}", headers=admin)
     assert removed.status_code == 204
-    assert [(m["unit_code"], m["role"]) for m in (await client.get(base, headers=admin)).json()] \
-        == [("ANT-MARSEILLE", "analyst")]
+    assert [
+        (m["unit_code"], m["role"]) for m in (await client.get(base, headers=admin)).json()
+    ] == [("ANT-MARSEILLE", "analyst")]
     again = await client.delete(f"{base}/{units['CROSS-13']}", headers=admin)
     assert again.status_code == 404
 
@@ -107,27 +125,35 @@ async def test_memberships_add_change_remove(client, admin, units, new_user):
 async def test_membership_errors(client, admin, units, new_user):
     user, _ = await new_user(unit_code=None)
     base = f"/api/v1/admin/users/{user['id']}/memberships"
-    bad_role = await client.put(base, headers=admin,
-                                json={"unit_id": units["CROSS-13"], "role": "boss"})
+    bad_role = await client.put(
+        base, headers=admin, json={"unit_id": units["CROSS-13"], "role": "boss"}
+    )
     assert bad_role.status_code == 422
     assert ["body", "role"] in [e["loc"] for e in bad_role.json()["errors"]]
-    unknown_unit = await client.put(base, headers=admin,
-                                    json={"unit_id": str(uuid.uuid4()), "role": "officer"})
+    unknown_unit = await client.put(
+        base, headers=admin, json={"unit_id": str(uuid.uuid4()), "role": "officer"}
+    )
     assert unknown_unit.status_code in (404, 422)
-    unknown_user = await client.put(f"/api/v1/admin/users/{uuid.uuid4()}/memberships",
-                                    headers=admin,
-                                    json={"unit_id": units["CROSS-13"], "role": "officer"})
+    unknown_user = await client.put(
+        f"/api/v1/admin/users/{uuid.uuid4()}/memberships",
+        headers=admin,
+        json={"unit_id": units["CROSS-13"], "role": "officer"},
+    )
     assert unknown_user.status_code == 404
 
 
 async def test_admin_sets_a_password(client, admin, new_user):
     user, old = await new_user()
     new = "a-brand-new-password-123"
-    response = await client.patch(f"/api/v1/admin/users/{user['id']}", headers=admin,
-                                  json={"password": new})
+    response = await client.patch(
+        f"/api/v1/admin/users/{user['id']}", headers=admin, json={"password": new}
+    )
     assert response.status_code == 200
-    assert (await client.post(TOKEN, data={"grant_type": "password", "username": user["username"],
-                                           "password": old})).status_code == 400
+    assert (
+        await client.post(
+            TOKEN, data={"grant_type": "password", "username": user["username"], "password": old}
+        )
+    ).status_code == 400
     await sign_in(client, user["username"], new)
 
 
@@ -136,44 +162,65 @@ async def test_admin_sets_a_password(client, admin, new_user):
 
 async def test_admin_creates_units(client, admin, units):
     code = f"DET-T{uuid.uuid4().hex[:6].upper()}"
-    response = await client.post("/api/v1/admin/units", headers=admin, json={
-        "code": code, "name": "Détachement de test", "kind": "detachement",
-        "parent_id": units["ANT-LYON"],
-    })
+    response = await client.post(
+        "/api/v1/admin/units",
+        headers=admin,
+        json={
+            "code": code,
+            "name": "Détachement de test",
+            "kind": "detachement",
+            "parent_id": units["ANT-LYON"],
+        },
+    )
     assert response.status_code == 201, response.text
     det = response.json()
     assert det["code"] == code and det["parent_id"] == units["ANT-LYON"]
 
-    cross = await client.post("/api/v1/admin/units", headers=admin, json={
-        "code": f"CROSS-T{uuid.uuid4().hex[:6].upper()}", "name": "CROSS de test",
-        "kind": "cross", "parent_id": det["id"], "departement": "2A",
-    })
+    cross = await client.post(
+        "/api/v1/admin/units",
+        headers=admin,
+        json={
+            "code": f"CROSS-T{uuid.uuid4().hex[:6].upper()}",
+            "name": "CROSS de test",
+            "kind": "cross",
+            "parent_id": det["id"],
+            "departement": "2A",
+        },
+    )
     assert cross.status_code == 201, cross.text
     assert cross.json()["departement"] == "2A"
 
     fetched = await client.get(f"/api/v1/units/{cross.json()['id']}", headers=admin)
     assert fetched.status_code == 200 and fetched.json()["parent_id"] == det["id"]
 
-    renamed = await client.patch(f"/api/v1/admin/units/{det['id']}", headers=admin,
-                                 json={"name": "Détachement renommé"})
+    renamed = await client.patch(
+        f"/api/v1/admin/units/{det['id']}", headers=admin, json={"name": "Détachement renommé"}
+    )
     assert renamed.status_code == 200 and renamed.json()["name"] == "Détachement renommé"
 
 
 @pytest.mark.parametrize(
     ("kind", "parent", "departement"),
     [
-        ("cross", "OFAST", "13"),            # a CROSS sits under an antenne or détachement
-        ("antenne", "ANT-LILLE", None),      # an antenne sits under OFAST
+        ("cross", "OFAST", "13"),  # a CROSS sits under an antenne or détachement
+        ("antenne", "ANT-LILLE", None),  # an antenne sits under OFAST
         ("pole", "CROSS-13", None),
         ("detachement", "OFAST-STRATEGIE", None),
-        ("antenne", None, None),             # only the national office has no parent
+        ("antenne", None, None),  # only the national office has no parent
     ],
 )
 async def test_bad_parent_kind_names_parent_id(client, admin, units, kind, parent, departement):
-    response = await client.post("/api/v1/admin/units", headers=admin, json={
-        "code": f"BAD-{uuid.uuid4().hex[:6].upper()}", "name": "Mal placée", "kind": kind,
-        "parent_id": units[parent] if parent else None, "departement": departement,
-    })
+    response = await client.post(
+        "/api/v1/admin/units",
+        headers=admin,
+        json={
+            "code": f"BAD-{uuid.uuid4().hex[:6].upper()}",
+            "name": "Mal placée",
+            "kind": kind,
+            "parent_id": units[parent] if parent else None,
+            "departement": departement,
+        },
+    )
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["code"] == "validation_error"
@@ -181,32 +228,49 @@ async def test_bad_parent_kind_names_parent_id(client, admin, units, kind, paren
 
 
 async def test_unknown_parent_names_parent_id(client, admin):
-    response = await client.post("/api/v1/admin/units", headers=admin, json={
-        "code": f"BAD-{uuid.uuid4().hex[:6].upper()}", "name": "Orpheline", "kind": "antenne",
-        "parent_id": str(uuid.uuid4()),
-    })
+    response = await client.post(
+        "/api/v1/admin/units",
+        headers=admin,
+        json={
+            "code": f"BAD-{uuid.uuid4().hex[:6].upper()}",
+            "name": "Orpheline",
+            "kind": "antenne",
+            "parent_id": str(uuid.uuid4()),
+        },
+    )
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["errors"]] == [["body", "parent_id"]]
 
 
 async def test_cross_needs_a_departement(client, admin, units):
-    response = await client.post("/api/v1/admin/units", headers=admin, json={
-        "code": f"CROSS-T{uuid.uuid4().hex[:6].upper()}", "name": "Sans département",
-        "kind": "cross", "parent_id": units["ANT-LILLE"],
-    })
+    response = await client.post(
+        "/api/v1/admin/units",
+        headers=admin,
+        json={
+            "code": f"CROSS-T{uuid.uuid4().hex[:6].upper()}",
+            "name": "Sans département",
+            "kind": "cross",
+            "parent_id": units["ANT-LILLE"],
+        },
+    )
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["errors"]] == [["body", "departement"]]
 
 
 async def test_duplicate_unit_code_is_a_conflict(client, admin, units):
-    body = {"code": f"DET-T{uuid.uuid4().hex[:6].upper()}", "name": "Détachement",
-            "kind": "detachement", "parent_id": units["OFAST"]}
+    body = {
+        "code": f"DET-T{uuid.uuid4().hex[:6].upper()}",
+        "name": "Détachement",
+        "kind": "detachement",
+        "parent_id": units["OFAST"],
+    }
     assert (await client.post("/api/v1/admin/units", headers=admin, json=body)).status_code == 201
     again = await client.post("/api/v1/admin/units", headers=admin, json=body)
     assert again.status_code == 409
     assert again.json()["code"] == "unit_exists"
-    existing = await client.post("/api/v1/admin/units", headers=admin,
-                                 json={**body, "code": "CROSS-13"})
+    existing = await client.post(
+        "/api/v1/admin/units", headers=admin, json={**body, "code": "CROSS-13"}
+    )
     assert existing.status_code == 409
 
 
@@ -222,7 +286,9 @@ async def test_unit_tree(client, auth):
         assert child["parent_id"] == ofast["id"]
         by_kind.setdefault(child["kind"], []).append(child)
     assert sorted(c["code"] for c in by_kind["pole"]) == [
-        "OFAST-OPERATIONS", "OFAST-RENSEIGNEMENT", "OFAST-STRATEGIE"
+        "OFAST-OPERATIONS",
+        "OFAST-RENSEIGNEMENT",
+        "OFAST-STRATEGIE",
     ]
     antennes = {c["code"]: c for c in by_kind["antenne"]}
     assert len(antennes) == 14
@@ -249,10 +315,18 @@ async def test_unit_tree(client, auth):
 
 async def test_client_lifecycle(client, admin, units):
     client_id = f"test-{uuid.uuid4().hex[:10]}"
-    response = await client.post("/api/v1/admin/clients", headers=admin, json={
-        "client_id": client_id, "name": "Système de test", "unit_id": units["CROSS-83"],
-        "agency": "gendarmerie", "scopes": ["records:read"], "max_marking": "DR",
-    })
+    response = await client.post(
+        "/api/v1/admin/clients",
+        headers=admin,
+        json={
+            "client_id": client_id,
+            "name": "Système de test",
+            "unit_id": units["CROSS-83"],
+            "agency": "gendarmerie",
+            "scopes": ["records:read"],
+            "max_marking": "DR",
+        },
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     secret = created["client_secret"]
@@ -270,8 +344,11 @@ async def test_client_lifecycle(client, admin, units):
 
     granted = await client_token(client, client_id, secret)
     assert granted.status_code == 200, granted.text
-    me = (await client.get("/api/v1/me", headers={
-        "Authorization": f"Bearer {granted.json()['access_token']}"})).json()
+    me = (
+        await client.get(
+            "/api/v1/me", headers={"Authorization": f"Bearer {granted.json()['access_token']}"}
+        )
+    ).json()
     assert me["kind"] == "client" and me["agency"] == "gendarmerie"
     assert me["max_marking"] == "DR" and me["scopes"] == ["records:read"]
     assert [m["unit_code"] for m in me["memberships"]] == ["CROSS-83"]
@@ -289,18 +366,26 @@ async def test_client_lifecycle(client, admin, units):
 
 
 async def test_client_errors(client, admin, units):
-    body = {"client_id": f"test-{uuid.uuid4().hex[:10]}", "name": "Système",
-            "unit_id": units["CROSS-13"], "agency": "police", "scopes": ["records:read"]}
+    body = {
+        "client_id": f"test-{uuid.uuid4().hex[:10]}",
+        "name": "Système",
+        "unit_id": units["CROSS-13"],
+        "agency": "police",
+        "scopes": ["records:read"],
+    }
     assert (await client.post("/api/v1/admin/clients", headers=admin, json=body)).status_code == 201
     again = await client.post("/api/v1/admin/clients", headers=admin, json=body)
     assert again.status_code == 409 and again.json()["code"] == "client_exists"
-    bad_scope = await client.post("/api/v1/admin/clients", headers=admin,
-                                  json={**body, "client_id": "x-" + body["client_id"],
-                                        "scopes": ["admin"]})
+    bad_scope = await client.post(
+        "/api/v1/admin/clients",
+        headers=admin,
+        json={**body, "client_id": "x-" + body["client_id"], "scopes": ["admin"]},
+    )
     assert bad_scope.status_code == 422
     assert bad_scope.json()["errors"][0]["loc"][:2] == ["body", "scopes"]
-    assert (await client.post(f"/api/v1/admin/clients/{uuid.uuid4()}/rotate",
-                              headers=admin)).status_code == 404
+    assert (
+        await client.post(f"/api/v1/admin/clients/{uuid.uuid4()}/rotate", headers=admin)
+    ).status_code == 404
 
 
 # --- who may administer -----------------------------------------------------------------
@@ -313,22 +398,47 @@ async def test_non_admins_get_403_on_admin_routes(client, auth, units, who):
     some_user = str(uuid.uuid4())
     attempts = [
         ("GET", "/api/v1/admin/users", None),
-        ("POST", "/api/v1/admin/users", {"username": f"t.{uuid.uuid4().hex[:8]}",
-                                         "display_name": "x", "agency": "police",
-                                         "password": "a-long-enough-password"}),
+        (
+            "POST",
+            "/api/v1/admin/users",
+            {
+                "username": f"t.{uuid.uuid4().hex[:8]}",
+                "display_name": "x",
+                "agency": "police",
+                "password": "a-long-enough-password",
+            },
+        ),
         ("PATCH", f"/api/v1/admin/users/{some_user}", {"is_active": False}),
         ("GET", f"/api/v1/admin/users/{some_user}/memberships", None),
-        ("PUT", f"/api/v1/admin/users/{some_user}/memberships",
-         {"unit_id": unit, "role": "supervisor"}),
+        (
+            "PUT",
+            f"/api/v1/admin/users/{some_user}/memberships",
+            {"unit_id": unit, "role": "supervisor"},
+        ),
         ("DELETE", f"/api/v1/admin/users/{some_user}/memberships/{unit}", None),
-        ("POST", "/api/v1/admin/units", {"code": f"DET-{uuid.uuid4().hex[:6].upper()}",
-                                         "name": "Détachement", "kind": "detachement",
-                                         "parent_id": units["OFAST"]}),
+        (
+            "POST",
+            "/api/v1/admin/units",
+            {
+                "code": f"DET-{uuid.uuid4().hex[:6].upper()}",
+                "name": "Détachement",
+                "kind": "detachement",
+                "parent_id": units["OFAST"],
+            },
+        ),
         ("PATCH", f"/api/v1/admin/units/{unit}", {"name": "Renamed by a non-admin"}),
         ("GET", "/api/v1/admin/clients", None),
-        ("POST", "/api/v1/admin/clients", {"client_id": f"x-{uuid.uuid4().hex[:8]}",
-                                           "name": "x", "unit_id": unit, "agency": "police",
-                                           "scopes": ["records:read"]}),
+        (
+            "POST",
+            "/api/v1/admin/clients",
+            {
+                "client_id": f"x-{uuid.uuid4().hex[:8]}",
+                "name": "x",
+                "unit_id": unit,
+                "agency": "police",
+                "scopes": ["records:read"],
+            },
+        ),
         ("POST", f"/api/v1/admin/clients/{uuid.uuid4()}/rotate", None),
         ("POST", f"/api/v1/admin/clients/{uuid.uuid4()}/disable", None),
     ]
@@ -357,9 +467,14 @@ async def test_personas_me(client, auth):
 
 
 async def test_there_is_one_national_unit(client, admin):
-    response = await client.post("/api/v1/admin/units", headers=admin, json={
-        "code": f"NAT-{uuid.uuid4().hex[:6].upper()}", "name": "Second office",
-        "kind": "national",
-    })
+    response = await client.post(
+        "/api/v1/admin/units",
+        headers=admin,
+        json={
+            "code": f"NAT-{uuid.uuid4().hex[:6].upper()}",
+            "name": "Second office",
+            "kind": "national",
+        },
+    )
     assert response.status_code == 422, response.text
     assert [e["loc"] for e in response.json()["errors"]] == [["body", "kind"]]

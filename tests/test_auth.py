@@ -62,8 +62,13 @@ async def make_client(client, auth, scopes=("records:read", "records:write")) ->
     response = await client.post(
         "/api/v1/admin/clients",
         headers=admin,
-        json={"client_id": f"test-{uuid.uuid4().hex[:10]}", "name": "Test system",
-              "unit_id": units["CROSS-13"], "agency": "douane", "scopes": list(scopes)},
+        json={
+            "client_id": f"test-{uuid.uuid4().hex[:10]}",
+            "name": "Test system",
+            "unit_id": units["CROSS-13"],
+            "agency": "douane",
+            "scopes": list(scopes),
+        },
     )
     assert response.status_code == 201, response.text
     return response.json()["client"], response.json()["client_secret"]
@@ -139,8 +144,12 @@ async def test_access_token_is_not_a_refresh_token(client, new_user):
 
 async def test_client_credentials_with_form_credentials(client):
     response = await client.post(
-        TOKEN, data={"grant_type": "client_credentials", "client_id": "douane-dnred",
-                     "client_secret": DEMO_CLIENT_SECRET},
+        TOKEN,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "douane-dnred",
+            "client_secret": DEMO_CLIENT_SECRET,
+        },
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -156,7 +165,8 @@ async def test_client_credentials_with_form_credentials(client):
 
 async def test_client_credentials_with_http_basic(client):
     response = await client.post(
-        TOKEN, data={"grant_type": "client_credentials"},
+        TOKEN,
+        data={"grant_type": "client_credentials"},
         headers=basic("douane-dnred", DEMO_CLIENT_SECRET),
     )
     assert response.status_code == 200, response.text
@@ -168,12 +178,17 @@ async def test_client_credentials_with_http_basic(client):
 async def test_client_credentials_wrong_secret(client, how):
     if how == "form":
         response = await client.post(
-            TOKEN, data={"grant_type": "client_credentials", "client_id": "douane-dnred",
-                         "client_secret": "wrong-secret"},
+            TOKEN,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "douane-dnred",
+                "client_secret": "wrong-secret",
+            },
         )
     else:
         response = await client.post(
-            TOKEN, data={"grant_type": "client_credentials"},
+            TOKEN,
+            data={"grant_type": "client_credentials"},
             headers=basic("douane-dnred", "wrong-secret"),
         )
     assert_oauth_error(response, 401, "invalid_client")
@@ -182,8 +197,12 @@ async def test_client_credentials_wrong_secret(client, how):
 
 async def test_client_credentials_unknown_client_and_missing_credentials(client):
     unknown = await client.post(
-        TOKEN, data={"grant_type": "client_credentials", "client_id": "no-such-client",
-                     "client_secret": DEMO_CLIENT_SECRET},
+        TOKEN,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "no-such-client",
+            "client_secret": DEMO_CLIENT_SECRET,
+        },
     )
     assert_oauth_error(unknown, 401, "invalid_client")
     missing = await client.post(TOKEN, data={"grant_type": "client_credentials"})
@@ -192,7 +211,8 @@ async def test_client_credentials_unknown_client_and_missing_credentials(client)
 
 async def test_client_credentials_scope_narrowing(client):
     response = await client.post(
-        TOKEN, data={"grant_type": "client_credentials", "scope": "records:read"},
+        TOKEN,
+        data={"grant_type": "client_credentials", "scope": "records:read"},
         headers=basic("douane-dnred", DEMO_CLIENT_SECRET),
     )
     assert response.status_code == 200, response.text
@@ -205,7 +225,8 @@ async def test_client_credentials_scope_narrowing(client):
 @pytest.mark.parametrize("scope", ["records:read admin", "records:delete", "audit:read"])
 async def test_client_credentials_scope_exceeding(client, scope):
     response = await client.post(
-        TOKEN, data={"grant_type": "client_credentials", "scope": scope},
+        TOKEN,
+        data={"grant_type": "client_credentials", "scope": scope},
         headers=basic("douane-dnred", DEMO_CLIENT_SECRET),
     )
     assert_oauth_error(response, 400, "invalid_scope")
@@ -214,7 +235,8 @@ async def test_client_credentials_scope_exceeding(client, scope):
 async def test_client_credentials_scope_beyond_a_narrow_client(client, auth):
     created, secret = await make_client(client, auth, scopes=("records:read",))
     response = await client.post(
-        TOKEN, data={"grant_type": "client_credentials", "scope": "records:write"},
+        TOKEN,
+        data={"grant_type": "client_credentials", "scope": "records:write"},
         headers=basic(created["client_id"], secret),
     )
     assert_oauth_error(response, 400, "invalid_scope")
@@ -238,8 +260,9 @@ async def test_lockout_after_five_failures(client, new_user, auth):
     user, pw = await new_user()
     # Four failures then a success: the counter starts again.
     for _ in range(4):
-        assert_oauth_error(await password(client, user["username"], "wrong-password-1"),
-                           400, "invalid_grant")
+        assert_oauth_error(
+            await password(client, user["username"], "wrong-password-1"), 400, "invalid_grant"
+        )
     assert (await password(client, user["username"], pw)).status_code == 200
 
     failures = [await password(client, user["username"], "wrong-password-2") for _ in range(5)]
@@ -258,8 +281,9 @@ async def test_lockout_after_five_failures(client, new_user, auth):
     assert listed[user["username"]]["locked_until"] is not None
 
     # Re-enabling the account by an admin clears the lockout.
-    response = await client.patch(f"/api/v1/admin/users/{user['id']}", headers=admin,
-                                  json={"is_active": True})
+    response = await client.patch(
+        f"/api/v1/admin/users/{user['id']}", headers=admin, json={"is_active": True}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["locked_until"] is None
     assert (await password(client, user["username"], pw)).status_code == 200
@@ -274,8 +298,9 @@ async def test_disabled_user_is_refused_on_next_request(client, new_user, auth):
     assert (await client.get(ME, headers=bearer(tokens["access_token"]))).status_code == 200
 
     admin = await auth("admin")
-    response = await client.patch(f"/api/v1/admin/users/{user['id']}", headers=admin,
-                                  json={"is_active": False})
+    response = await client.patch(
+        f"/api/v1/admin/users/{user['id']}", headers=admin, json={"is_active": False}
+    )
     assert response.status_code == 200 and response.json()["is_active"] is False
 
     assert_unauthorized(await client.get(ME, headers=bearer(tokens["access_token"])))
@@ -290,8 +315,9 @@ async def test_reenabling_does_not_revive_earlier_sign_ins(client, new_user, aut
     tokens = await sign_in(client, user["username"], pw)
     admin = await auth("admin")
     for active in (False, True):
-        response = await client.patch(f"/api/v1/admin/users/{user['id']}", headers=admin,
-                                      json={"is_active": active})
+        response = await client.patch(
+            f"/api/v1/admin/users/{user['id']}", headers=admin, json={"is_active": active}
+        )
         assert response.status_code == 200
     assert_oauth_error(await refresh(client, tokens["refresh_token"]), 400, "invalid_grant")
     fresh = await sign_in(client, user["username"], pw)
@@ -301,9 +327,11 @@ async def test_reenabling_does_not_revive_earlier_sign_ins(client, new_user, aut
 async def test_password_reset_ends_earlier_sign_ins(client, new_user, auth):
     user, pw = await new_user()
     tokens = await sign_in(client, user["username"], pw)
-    response = await client.patch(f"/api/v1/admin/users/{user['id']}",
-                                  headers=await auth("admin"),
-                                  json={"password": "a-reset-password-456"})
+    response = await client.patch(
+        f"/api/v1/admin/users/{user['id']}",
+        headers=await auth("admin"),
+        json={"password": "a-reset-password-456"},
+    )
     assert response.status_code == 200
     assert_oauth_error(await refresh(client, tokens["refresh_token"]), 400, "invalid_grant")
     assert (await client.get(ME, headers=bearer(tokens["access_token"]))).status_code == 401
@@ -321,8 +349,11 @@ async def test_removed_membership_changes_on_next_request(client, new_user, auth
 
     admin = await auth("admin")
     units = await unit_ids(client, admin)
-    response = await client.put(f"/api/v1/admin/users/{user['id']}/memberships", headers=admin,
-                                json={"unit_id": units["CROSS-83"], "role": "analyst"})
+    response = await client.put(
+        f"/api/v1/admin/users/{user['id']}/memberships",
+        headers=admin,
+        json={"unit_id": units["CROSS-83"], "role": "analyst"},
+    )
     assert response.status_code == 200
     response = await client.delete(
         f"/api/v1/admin/users/{user['id']}/memberships/{units['CROSS-13']}", headers=admin
@@ -335,8 +366,11 @@ async def test_removed_membership_changes_on_next_request(client, new_user, auth
 
 async def test_disabled_client_is_refused_on_next_request(client, auth):
     created, secret = await make_client(client, auth)
-    response = await client.post(TOKEN, data={"grant_type": "client_credentials"},
-                                 headers=basic(created["client_id"], secret))
+    response = await client.post(
+        TOKEN,
+        data={"grant_type": "client_credentials"},
+        headers=basic(created["client_id"], secret),
+    )
     token = response.json()["access_token"]
     assert (await client.get(ME, headers=bearer(token))).status_code == 200
 
@@ -345,8 +379,11 @@ async def test_disabled_client_is_refused_on_next_request(client, auth):
     assert response.status_code == 200 and response.json()["is_active"] is False
 
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
-    response = await client.post(TOKEN, data={"grant_type": "client_credentials"},
-                                 headers=basic(created["client_id"], secret))
+    response = await client.post(
+        TOKEN,
+        data={"grant_type": "client_credentials"},
+        headers=basic(created["client_id"], secret),
+    )
     assert_oauth_error(response, 401, "invalid_client")
 
 
@@ -356,8 +393,9 @@ async def test_disabled_client_is_refused_on_next_request(client, auth):
 async def test_revoke_refresh_token(client, new_user):
     user, pw = await new_user()
     tokens = await sign_in(client, user["username"], pw)
-    response = await client.post(REVOKE, data={"token": tokens["refresh_token"],
-                                               "token_type_hint": "refresh_token"})
+    response = await client.post(
+        REVOKE, data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}
+    )
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert_oauth_error(await refresh(client, tokens["refresh_token"]), 400, "invalid_grant")
@@ -376,8 +414,9 @@ async def test_revoke_access_token(client, new_user):
     tokens = await sign_in(client, user["username"], pw)
     other = await sign_in(client, user["username"], pw)
     assert (await client.get(ME, headers=bearer(tokens["access_token"]))).status_code == 200
-    response = await client.post(REVOKE, data={"token": tokens["access_token"],
-                                               "token_type_hint": "access_token"})
+    response = await client.post(
+        REVOKE, data={"token": tokens["access_token"], "token_type_hint": "access_token"}
+    )
     assert response.status_code == 200
     assert_unauthorized(await client.get(ME, headers=bearer(tokens["access_token"])))
     # Revoking it twice is harmless; another token of the same user still works.
@@ -409,7 +448,8 @@ def unsigned(header: dict, claims: dict) -> str:
 def rsa_key():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     public_pem = key.public_key().public_bytes(
@@ -428,8 +468,13 @@ async def victim(client, auth) -> str:
 def claims_for(settings, subject: str, **overrides) -> dict:
     now = int(time.time())
     claims = {
-        "iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": subject,
-        "iat": now, "nbf": now, "exp": now + 600, "jti": uuid.uuid4().hex,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
         "scope": "records:read records:write",
     }
     claims.update(overrides)
@@ -455,8 +500,9 @@ async def test_alg_none_is_refused(client, settings, victim):
 
 
 async def test_token_signed_with_another_key_is_refused(client, settings, victim):
-    token = jwt.encode(claims_for(settings, victim), "another-key-entirely-0123456789abcdef",
-                       algorithm="HS256")
+    token = jwt.encode(
+        claims_for(settings, victim), "another-key-entirely-0123456789abcdef", algorithm="HS256"
+    )
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
@@ -479,8 +525,9 @@ async def test_hs256_token_keyed_with_an_rsa_public_key_is_refused(
 
 async def test_hs512_with_the_real_key_is_refused(client, settings, victim):
     """Only the one pinned algorithm is accepted, even with the right key."""
-    token = jwt.encode(claims_for(settings, victim), settings.signing_key.get_secret_value(),
-                       algorithm="HS512")
+    token = jwt.encode(
+        claims_for(settings, victim), settings.signing_key.get_secret_value(), algorithm="HS512"
+    )
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
@@ -490,8 +537,10 @@ HOUR = 3600
 @pytest.mark.parametrize(
     "overrides",
     [
-        pytest.param(lambda now: {"exp": now - HOUR, "iat": now - 2 * HOUR,
-                                  "nbf": now - 2 * HOUR}, id="expired"),
+        pytest.param(
+            lambda now: {"exp": now - HOUR, "iat": now - 2 * HOUR, "nbf": now - 2 * HOUR},
+            id="expired",
+        ),
         pytest.param(lambda now: {"nbf": now + HOUR}, id="nbf-in-the-future"),
         pytest.param(lambda now: {"iat": now + HOUR, "nbf": None}, id="iat-in-the-future"),
         pytest.param(lambda now: {"aud": "another-api"}, id="wrong-aud"),
@@ -528,8 +577,7 @@ async def test_altered_payload_is_refused(client, new_user, victim):
 
 @pytest.mark.parametrize(
     "authorization",
-    ["", "Bearer", "Bearer ", "Basic YWRtaW46eA==", "Token abc", "Bearer not.a.jwt",
-     "Bearer a.b"],
+    ["", "Bearer", "Bearer ", "Basic YWRtaW46eA==", "Token abc", "Bearer not.a.jwt", "Bearer a.b"],
 )
 async def test_malformed_authorization_headers(client, authorization):
     headers = {"Authorization": authorization} if authorization else {}

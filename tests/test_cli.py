@@ -42,23 +42,35 @@ def cli(database_url: str, data_dir: Path):
     """cli(*args, stdin=..., env=..., url=...) -> Result of `python -m app.cli ARGS`, on the
     checkout under test; `env` values of None remove the variable."""
 
-    async def run(*args: str, stdin: str | None = None,
-                  env: dict[str, str | None] | None = None, url: str | None = None) -> Result:
+    async def run(
+        *args: str,
+        stdin: str | None = None,
+        env: dict[str, str | None] | None = None,
+        url: str | None = None,
+    ) -> Result:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CROSSINTEL_")}
-        environ.update({
-            "CROSSINTEL_DATABASE_URL": url or database_url,
-            "CROSSINTEL_DATA_DIR": str(data_dir),
-            "CROSSINTEL_ENV": "test",
-            "CROSSINTEL_SIGNING_KEY": PROPER_KEY,
-        })
+        environ.update(
+            {
+                "CROSSINTEL_DATABASE_URL": url or database_url,
+                "CROSSINTEL_DATA_DIR": str(data_dir),
+                "CROSSINTEL_ENV": "test",
+                "CROSSINTEL_SIGNING_KEY": PROPER_KEY,
+            }
+        )
         for key, value in (env or {}).items():
             if value is None:
                 environ.pop(key, None)
             else:
                 environ[key] = value
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", *args, cwd=ROOT, env=environ,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "app.cli",
+            *args,
+            cwd=ROOT,
+            env=environ,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         try:
@@ -96,9 +108,19 @@ def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tup
 
 async def test_help_of_every_command(cli):
     paths = _command_paths(cli_main)
-    assert {("serve",), ("migrate",), ("demo",), ("user", "add"), ("user", "list"),
-            ("user", "disable"), ("membership", "add"), ("membership", "remove"),
-            ("client", "add"), ("client", "rotate"), ("client", "disable")} <= set(paths)
+    assert {
+        ("serve",),
+        ("migrate",),
+        ("demo",),
+        ("user", "add"),
+        ("user", "list"),
+        ("user", "disable"),
+        ("membership", "add"),
+        ("membership", "remove"),
+        ("client", "add"),
+        ("client", "rotate"),
+        ("client", "disable"),
+    } <= set(paths)
     results = await asyncio.gather(*(cli(*path, "--help") for path in paths))
     for path, result in zip(paths, results, strict=True):
         assert result.code == 0, (path, result)
@@ -113,10 +135,16 @@ async def test_console_script(database_url: str, data_dir: Path):
     script = Path(sys.executable).parent / "crossintel"
     assert script.exists(), "the package is not installed: pip install -e ."
     proc = await asyncio.create_subprocess_exec(
-        str(script), "--help", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        str(script),
+        "--help",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "CROSSINTEL_DATABASE_URL": database_url,
-             "CROSSINTEL_DATA_DIR": str(data_dir)},
+        env={
+            **os.environ,
+            "CROSSINTEL_DATABASE_URL": database_url,
+            "CROSSINTEL_DATA_DIR": str(data_dir),
+        },
     )
     out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode == 0, err.decode()
@@ -126,8 +154,17 @@ async def test_console_script(database_url: str, data_dir: Path):
 async def test_user_add_list_membership_disable(cli, client):
     username = f"cli.{uuid.uuid4().hex[:10]}"
     password = "a-password-read-from-stdin"
-    added = await cli("user", "add", username, "--name", "Officier CLI", "--agency", "douane",
-                      "--password-stdin", stdin=password + "\n")
+    added = await cli(
+        "user",
+        "add",
+        username,
+        "--name",
+        "Officier CLI",
+        "--agency",
+        "douane",
+        "--password-stdin",
+        stdin=password + "\n",
+    )
     assert added.code == 0, added
     assert password not in added.out + added.err
 
@@ -164,9 +201,19 @@ async def test_user_add_list_membership_disable(cli, client):
 
 async def test_user_add_with_platform_role(cli, client):
     username = f"cli.{uuid.uuid4().hex[:10]}"
-    added = await cli("user", "add", username, "--name", "Auditeur CLI", "--agency", "justice",
-                      "--platform-role", "auditor", "--password-stdin",
-                      stdin="auditor-password-123\n")
+    added = await cli(
+        "user",
+        "add",
+        username,
+        "--name",
+        "Auditeur CLI",
+        "--agency",
+        "justice",
+        "--platform-role",
+        "auditor",
+        "--password-stdin",
+        stdin="auditor-password-123\n",
+    )
     assert added.code == 0, added
     token = (await sign_in(client, username, "auditor-password-123"))["access_token"]
     me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
@@ -175,16 +222,32 @@ async def test_user_add_with_platform_role(cli, client):
 
 async def test_client_add_rotate_disable(cli, client):
     client_id = f"cli-{uuid.uuid4().hex[:10]}"
-    added = await cli("client", "add", client_id, "--name", "Système CLI", "--unit", "CROSS-13",
-                      "--agency", "gendarmerie", "--scope", "records:read",
-                      "--scope", "records:write", "--max-marking", "DR")
+    added = await cli(
+        "client",
+        "add",
+        client_id,
+        "--name",
+        "Système CLI",
+        "--unit",
+        "CROSS-13",
+        "--agency",
+        "gendarmerie",
+        "--scope",
+        "records:read",
+        "--scope",
+        "records:write",
+        "--max-marking",
+        "DR",
+    )
     assert added.code == 0, added
     secret = re.search(r"\(shown once\): (\S+)", added.out).group(1)
     assert (added.out + added.err).count(secret) == 1
 
     async def grant(s: str) -> int:
-        response = await client.post("/api/v1/auth/token", data={
-            "grant_type": "client_credentials", "client_id": client_id, "client_secret": s})
+        response = await client.post(
+            "/api/v1/auth/token",
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": s},
+        )
         return response.status_code
 
     assert await grant(secret) == 200
@@ -207,22 +270,67 @@ async def test_errors_are_one_line(cli):
     assert_one_line_error(await cli("membership", "add", nobody, "CROSS-13", "officer"), nobody)
 
     username = f"cli.{uuid.uuid4().hex[:10]}"
-    added = await cli("user", "add", username, "--name", "x", "--agency", "police",
-                      "--password-stdin", stdin="a-long-enough-password\n")
+    added = await cli(
+        "user",
+        "add",
+        username,
+        "--name",
+        "x",
+        "--agency",
+        "police",
+        "--password-stdin",
+        stdin="a-long-enough-password\n",
+    )
     assert added.code == 0, added
-    assert_one_line_error(await cli("membership", "add", username, "CROSS-999", "officer"),
-                          "CROSS-999")
+    assert_one_line_error(
+        await cli("membership", "add", username, "CROSS-999", "officer"), "CROSS-999"
+    )
     assert_one_line_error(await cli("membership", "remove", username, "CROSS-13"))
-    assert_one_line_error(await cli("client", "add", f"cli-{uuid.uuid4().hex[:8]}", "--name", "x",
-                                    "--unit", "NOWHERE", "--agency", "police",
-                                    "--scope", "records:read"), "NOWHERE")
+    assert_one_line_error(
+        await cli(
+            "client",
+            "add",
+            f"cli-{uuid.uuid4().hex[:8]}",
+            "--name",
+            "x",
+            "--unit",
+            "NOWHERE",
+            "--agency",
+            "police",
+            "--scope",
+            "records:read",
+        ),
+        "NOWHERE",
+    )
     assert_one_line_error(await cli("client", "rotate", "no-such-client"))
-    assert_one_line_error(await cli("user", "add", username, "--name", "x", "--agency", "police",
-                                    "--password-stdin", stdin="a-long-enough-password\n"),
-                          username)
-    assert_one_line_error(await cli("user", "add", f"cli.{uuid.uuid4().hex[:8]}", "--name", "x",
-                                    "--agency", "police", "--password-stdin", stdin="short\n"),
-                          "12")
+    assert_one_line_error(
+        await cli(
+            "user",
+            "add",
+            username,
+            "--name",
+            "x",
+            "--agency",
+            "police",
+            "--password-stdin",
+            stdin="a-long-enough-password\n",
+        ),
+        username,
+    )
+    assert_one_line_error(
+        await cli(
+            "user",
+            "add",
+            f"cli.{uuid.uuid4().hex[:8]}",
+            "--name",
+            "x",
+            "--agency",
+            "police",
+            "--password-stdin",
+            stdin="short\n",
+        ),
+        "12",
+    )
 
 
 async def test_database_unreachable_is_one_line(cli):
@@ -277,15 +385,23 @@ async def test_migrate_then_demo_is_idempotent(cli, scratch_url):
 
 
 async def test_production_refuses_the_default_signing_key(cli):
-    unset = await cli("serve", "--port", "0",
-                      env={"CROSSINTEL_ENV": "production", "CROSSINTEL_SIGNING_KEY": None})
+    unset = await cli(
+        "serve", "--port", "0", env={"CROSSINTEL_ENV": "production", "CROSSINTEL_SIGNING_KEY": None}
+    )
     assert_one_line_error(unset, "CROSSINTEL_SIGNING_KEY")
-    explicit = await cli("serve", "--port", "0",
-                         env={"CROSSINTEL_ENV": "production",
-                              "CROSSINTEL_SIGNING_KEY": DEFAULT_SIGNING_KEY})
+    explicit = await cli(
+        "serve",
+        "--port",
+        "0",
+        env={"CROSSINTEL_ENV": "production", "CROSSINTEL_SIGNING_KEY": DEFAULT_SIGNING_KEY},
+    )
     assert_one_line_error(explicit, "CROSSINTEL_SIGNING_KEY")
-    short = await cli("serve", "--port", "0",
-                      env={"CROSSINTEL_ENV": "production", "CROSSINTEL_SIGNING_KEY": "short"})
+    short = await cli(
+        "serve",
+        "--port",
+        "0",
+        env={"CROSSINTEL_ENV": "production", "CROSSINTEL_SIGNING_KEY": "short"},
+    )
     assert_one_line_error(short, "CROSSINTEL_SIGNING_KEY")
 
 

@@ -33,8 +33,9 @@ async def test_401_problem(client):
 
 async def test_404_unknown_unit(client, auth):
     path = f"/api/v1/units/{uuid.uuid4()}"
-    assert_problem(await client.get(path, headers=await auth("cross13.police")), 404,
-                   "not_found", path)
+    assert_problem(
+        await client.get(path, headers=await auth("cross13.police")), 404, "not_found", path
+    )
 
 
 async def test_404_unknown_path(client):
@@ -50,9 +51,16 @@ async def test_405_wrong_method(client):
 
 async def test_422_names_the_field(client, auth):
     path = "/api/v1/admin/users"
-    response = await client.post(path, headers=await auth("admin"),
-                                 json={"username": "Not Valid!", "display_name": "x",
-                                       "agency": "police", "password": "a-long-enough-password"})
+    response = await client.post(
+        path,
+        headers=await auth("admin"),
+        json={
+            "username": "Not Valid!",
+            "display_name": "x",
+            "agency": "police",
+            "password": "a-long-enough-password",
+        },
+    )
     body = assert_problem(response, 422, "validation_error", path)
     assert [e["loc"] for e in body["errors"]] == [["body", "username"]]
     assert all(isinstance(e["msg"], str) and e["msg"] for e in body["errors"])
@@ -62,8 +70,11 @@ async def test_422_names_the_field(client, auth):
 async def test_422_lists_every_field_and_echoes_no_input(client, auth):
     path = "/api/v1/admin/users"
     secret = "short-pw"
-    response = await client.post(path, headers=await auth("admin"),
-                                 json={"username": "ok.name", "agency": "cia", "password": secret})
+    response = await client.post(
+        path,
+        headers=await auth("admin"),
+        json={"username": "ok.name", "agency": "cia", "password": secret},
+    )
     body = assert_problem(response, 422, "validation_error", path)
     locs = {tuple(e["loc"]) for e in body["errors"]}
     assert locs == {("body", "display_name"), ("body", "agency"), ("body", "password")}

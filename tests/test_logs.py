@@ -53,47 +53,68 @@ async def test_no_secret_in_any_log_line(client, auth, new_user, captured):
     wrong_password = "wrong-" + uuid.uuid4().hex
     secrets: list[str] = [password, wrong_password, DEMO_CLIENT_SECRET]
 
-    response = await client.post("/api/v1/auth/token", data={
-        "grant_type": "password", "username": user["username"], "password": password})
+    response = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": user["username"], "password": password},
+    )
     assert response.status_code == 200
     tokens = response.json()
     secrets += [tokens["access_token"], tokens["refresh_token"]]
 
-    failed = await client.post("/api/v1/auth/token", data={
-        "grant_type": "password", "username": user["username"], "password": wrong_password})
+    failed = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": user["username"], "password": wrong_password},
+    )
     assert failed.status_code == 400
 
-    granted = await client.post("/api/v1/auth/token", data={
-        "grant_type": "client_credentials", "client_id": "douane-dnred",
-        "client_secret": DEMO_CLIENT_SECRET})
+    granted = await client.post(
+        "/api/v1/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "douane-dnred",
+            "client_secret": DEMO_CLIENT_SECRET,
+        },
+    )
     assert granted.status_code == 200
     secrets.append(granted.json()["access_token"])
 
-    rotated = await client.post("/api/v1/auth/token", data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    rotated = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert rotated.status_code == 200
     secrets += [rotated.json()["access_token"], rotated.json()["refresh_token"]]
     # Reuse of the rotated token is logged as a warning: without the token.
-    reused = await client.post("/api/v1/auth/token", data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    reused = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert reused.status_code == 400
 
-    me = await client.get("/api/v1/me",
-                          headers={"Authorization": f"Bearer {granted.json()['access_token']}"})
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {granted.json()['access_token']}"}
+    )
     assert me.status_code == 200
     revoked = await client.post("/api/v1/auth/revoke", data={"token": tokens["access_token"]})
     assert revoked.status_code == 200
 
     # Lock the account: the lockout warning is logged too.
     for _ in range(5):
-        await client.post("/api/v1/auth/token", data={
-            "grant_type": "password", "username": user["username"], "password": wrong_password})
+        await client.post(
+            "/api/v1/auth/token",
+            data={
+                "grant_type": "password",
+                "username": user["username"],
+                "password": wrong_password,
+            },
+        )
 
     # A secret in a query string stays out of the logs as well.
     query_secret = "selector-" + uuid.uuid4().hex
     secrets.append(query_secret)
-    await client.get("/api/v1/units", params={"q": query_secret},
-                     headers=await auth("cross13.police"))
+    await client.get(
+        "/api/v1/units", params={"q": query_secret}, headers=await auth("cross13.police")
+    )
 
     lines = captured.lines
     assert any('"crossintel.auth"' in line for line in lines), "the auth warnings were captured"
@@ -101,8 +122,9 @@ async def test_no_secret_in_any_log_line(client, auth, new_user, captured):
     for secret in secrets:
         leaking = [line for line in lines if secret in line]
         assert leaking == [], f"a secret is logged: {leaking}"
-        plain = [logging.Formatter("%(name)s %(message)s %(args)s").format(r)
-                 for r in captured.records]
+        plain = [
+            logging.Formatter("%(name)s %(message)s %(args)s").format(r) for r in captured.records
+        ]
         assert not [line for line in plain if secret in line]
     # Nor the Basic/Bearer headers, nor hashes of the refresh tokens.
     assert not [line for line in lines if "Bearer " in line or "Basic " in line]

@@ -50,21 +50,27 @@ async def test_a_notification_reaches_its_recipient_only(client, auth, new_user,
     x_id, x = await fresh_user(client, new_user)
     _, y = await fresh_user(client, new_user)
     case_id, escalation_id = uuid.uuid4(), uuid.uuid4()
-    [sent] = await notify_committed(db, [x_id], body="Filière conteneurs Fos",
-                                    case_id=case_id, escalation_id=escalation_id)
+    [sent] = await notify_committed(
+        db, [x_id], body="Filière conteneurs Fos", case_id=case_id, escalation_id=escalation_id
+    )
 
     listed = await client.get(f"{API}/notifications", headers=x)
     assert listed.status_code == 200, listed.text
     [item] = listed.json()["items"]
     assert listed.json()["next_cursor"] is None
     assert {k: v for k, v in item.items() if k != "created_at"} == {
-        "id": str(sent.id), "kind": "case_assigned", "title": "Vous êtes chef d'enquête",
-        "body": "Filière conteneurs Fos", "case_id": str(case_id),
-        "escalation_id": str(escalation_id), "read_at": None,
+        "id": str(sent.id),
+        "kind": "case_assigned",
+        "title": "Vous êtes chef d'enquête",
+        "body": "Filière conteneurs Fos",
+        "case_id": str(case_id),
+        "escalation_id": str(escalation_id),
+        "read_at": None,
     }
 
     assert (await client.get(f"{API}/notifications", headers=y)).json() == {
-        "items": [], "next_cursor": None
+        "items": [],
+        "next_cursor": None,
     }
     stolen = await client.post(f"{API}/notifications/{sent.id}/read", headers=y)
     assert stolen.status_code == 404
@@ -75,8 +81,9 @@ async def test_a_notification_reaches_its_recipient_only(client, auth, new_user,
 
     service = await auth("douane-dnred")
     assert (await client.get(f"{API}/notifications", headers=service)).json()["items"] == []
-    assert (await client.post(f"{API}/notifications/{sent.id}/read",
-                              headers=service)).status_code == 404
+    assert (
+        await client.post(f"{API}/notifications/{sent.id}/read", headers=service)
+    ).status_code == 404
 
     [item] = (await client.get(f"{API}/notifications", headers=x)).json()["items"]
     assert item["read_at"] is None
@@ -130,10 +137,14 @@ async def test_cursor_pagination(client, new_user, db):
     for i in range(2):
         await notify_committed(db, [user_id], f"Dossier {i}")
     async with db.sessionmaker() as session:
-        expected = [str(i) for i in await session.scalars(
-            select(Notification.id).where(Notification.user_id == user_id)
-            .order_by(Notification.created_at.desc(), Notification.id.desc())
-        )]
+        expected = [
+            str(i)
+            for i in await session.scalars(
+                select(Notification.id)
+                .where(Notification.user_id == user_id)
+                .order_by(Notification.created_at.desc(), Notification.id.desc())
+            )
+        ]
     assert len(expected) == 5
 
     seen, sizes, cursor = [], [], None
@@ -148,8 +159,9 @@ async def test_cursor_pagination(client, new_user, db):
     assert seen == expected
     assert sizes == [2, 2, 1]
 
-    bad = await client.get(f"{API}/notifications", params={"cursor": "bm90LWEtY3Vyc29y"},
-                           headers=headers)
+    bad = await client.get(
+        f"{API}/notifications", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=headers
+    )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["loc"] == ["query", "cursor"]
 
@@ -177,13 +189,18 @@ async def test_the_hub_skips_malformed_payloads_and_drops_the_oldest_on_overflow
     ids = [uuid.uuid4() for _ in range(QUEUE_SIZE + 3)]
     with hub.subscribe(flooded) as queue, hub.subscribe(sentinel) as done:
         async with db.sessionmaker() as session, session.begin():
-            for payload in ["not json", json.dumps([1]), json.dumps({"user_id": "x"}),
-                            *(json.dumps({"user_id": str(flooded), "notification_id": str(i)})
-                              for i in ids)]:
-                await session.execute(text("select pg_notify(:c, :p)"),
-                                      {"c": CHANNEL, "p": payload})
-        await raw_notify(db, json.dumps({"user_id": str(sentinel),
-                                         "notification_id": str(uuid.uuid4())}))
+            for payload in [
+                "not json",
+                json.dumps([1]),
+                json.dumps({"user_id": "x"}),
+                *(json.dumps({"user_id": str(flooded), "notification_id": str(i)}) for i in ids),
+            ]:
+                await session.execute(
+                    text("select pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload}
+                )
+        await raw_notify(
+            db, json.dumps({"user_id": str(sentinel), "notification_id": str(uuid.uuid4())})
+        )
         await asyncio.wait_for(done.get(), WAIT)  # everything before it was dispatched
         held = [queue.get_nowait() for _ in range(queue.qsize())]
     assert held == ids[3:]
@@ -192,8 +209,10 @@ async def test_the_hub_skips_malformed_payloads_and_drops_the_oldest_on_overflow
 async def test_the_hub_reconnects_when_its_connection_drops(app, db):
     async with db.sessionmaker() as session, session.begin():
         killed = await session.scalar(
-            text("select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                 "where application_name = :name and datname = current_database()"),
+            text(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                "where application_name = :name and datname = current_database()"
+            ),
             {"name": f"crossintel-events/{os.getpid()}"},
         )
     assert killed == 1
@@ -212,8 +231,9 @@ async def test_the_hub_reconnects_when_its_connection_drops(app, db):
 
 
 def _local_socket_dir(setting: str) -> str | None:
-    return next((d for d in (d.strip() for d in setting.split(",")) if d and os.path.isdir(d)),
-                None)
+    return next(
+        (d for d in (d.strip() for d in setting.split(",")) if d and os.path.isdir(d)), None
+    )
 
 
 async def test_a_hub_listens_through_a_unix_socket(database_url, db):
@@ -229,8 +249,9 @@ async def test_a_hub_listens_through_a_unix_socket(database_url, db):
     try:
         user_id, notification_id = uuid.uuid4(), uuid.uuid4()
         with hub.subscribe(user_id) as queue:
-            await raw_notify(db, json.dumps({"user_id": str(user_id),
-                                             "notification_id": str(notification_id)}))
+            await raw_notify(
+                db, json.dumps({"user_id": str(user_id), "notification_id": str(notification_id)})
+            )
             assert await asyncio.wait_for(queue.get(), WAIT) == notification_id
     finally:
         await hub.stop()
@@ -254,9 +275,22 @@ def _free_port() -> int:
 def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "tests.asgi_app:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "tests.asgi_app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -364,12 +398,16 @@ async def test_a_notification_made_elsewhere_reaches_the_stream(servers, client,
         assert (event["id"], event["event"]) == (str(sent.id), "notification")
         data = json.loads(event["data"])
         assert (data["id"], data["title"], data["body"], data["read_at"]) == (
-            str(sent.id), "Vous êtes chef d'enquête", "Filière Fos", None
+            str(sent.id),
+            "Vous êtes chef d'enquête",
+            "Filière Fos",
+            None,
         )
 
         async with httpx.AsyncClient(base_url=b, timeout=WAIT) as http_b:
             opened = await http_b.post(
-                f"{API}/cases", json={"title": "Filière conteneurs Fos", "lead_user_id": police_id},
+                f"{API}/cases",
+                json={"title": "Filière conteneurs Fos", "lead_user_id": police_id},
                 headers=await auth("cross13.chef"),
             )
         assert opened.status_code == 201, opened.text
@@ -379,9 +417,7 @@ async def test_a_notification_made_elsewhere_reaches_the_stream(servers, client,
         assert event["id"] == data["id"]
 
 
-async def test_a_stream_never_carries_another_users_notification(
-    servers, client, new_user, db
-):
+async def test_a_stream_never_carries_another_users_notification(servers, client, new_user, db):
     a, b = servers
     x_id, x = await fresh_user(client, new_user)
     y_id, y = await fresh_user(client, new_user)
@@ -404,9 +440,11 @@ async def test_keepalives_and_no_transaction_held_for_the_stream(servers, auth, 
             assert await asyncio.wait_for(stream.block(), WAIT) == [": keepalive"]
         async with db.sessionmaker() as session:
             held = await session.scalar(
-                text("select count(*) from pg_stat_activity where datname = current_database()"
-                     " and state like 'idle in transaction%' and xact_start >= :opened_at"
-                     " and state_change < now() - interval '2 seconds'"),
+                text(
+                    "select count(*) from pg_stat_activity where datname = current_database()"
+                    " and state like 'idle in transaction%' and xact_start >= :opened_at"
+                    " and state_change < now() - interval '2 seconds'"
+                ),
                 {"opened_at": opened_at},
             )
     assert held == 0
@@ -416,8 +454,9 @@ async def test_the_stream_ends_once_the_account_is_disabled(servers, client, aut
     a, _ = servers
     user_id, headers = await fresh_user(client, new_user)
     async with open_stream(a, headers) as (_, stream):
-        disabled = await client.patch(f"{API}/admin/users/{user_id}", json={"is_active": False},
-                                      headers=await auth("admin"))
+        disabled = await client.patch(
+            f"{API}/admin/users/{user_id}", json={"is_active": False}, headers=await auth("admin")
+        )
         assert disabled.status_code == 200, disabled.text
         await notify_committed(db, [user_id], "Après la désactivation")
         blocks = []
@@ -429,15 +468,21 @@ async def test_the_stream_ends_once_the_account_is_disabled(servers, client, aut
 async def test_the_stream_ends_when_its_token_expires(settings, db, new_user, client):
     """A stream opened with a short-lived token ends at the token's expiry (the client
     reconnects with a fresh token); it does not outlive it."""
-    short = create_app(settings.model_copy(update={"access_token_ttl_seconds": 2,
-                                                   "events_keepalive_seconds": 0.5}), db=db)
+    short = create_app(
+        settings.model_copy(
+            update={"access_token_ttl_seconds": 2, "events_keepalive_seconds": 0.5}
+        ),
+        db=db,
+    )
     user, password = await new_user()
     transport = httpx.ASGITransport(app=short)
-    async with short.router.lifespan_context(short), httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as other:
+    async with (
+        short.router.lifespan_context(short),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as other,
+    ):
         token = (await sign_in(other, user["username"], password))["access_token"]
         response = await asyncio.wait_for(
-            other.get(f"{API}/events", headers={"Authorization": f"Bearer {token}"}), WAIT)
+            other.get(f"{API}/events", headers={"Authorization": f"Bearer {token}"}), WAIT
+        )
     assert response.status_code == 200
     assert response.text.startswith(": connected")

@@ -30,7 +30,8 @@ from tests.conftest import sign_in, unit_ids
 API = "/api/v1/records"
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
 EXE = (
-    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00\xb8" + b"\x00" * 40
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00\xb8"
+    + b"\x00" * 40
     + b"This program cannot be run in DOS mode.\r\r\n$"
 )
 
@@ -77,8 +78,15 @@ def imo() -> str:
 
 def plate() -> str:
     letters = "ABCDEFGHJKLMNPQRSTVWXYZ"
-    return (random.choice(letters) + random.choice(letters) + "-" + digits(3) + "-"
-            + random.choice(letters) + random.choice(letters))
+    return (
+        random.choice(letters)
+        + random.choice(letters)
+        + "-"
+        + digits(3)
+        + "-"
+        + random.choice(letters)
+        + random.choice(letters)
+    )
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -99,8 +107,9 @@ def record_body(title: str, **changes) -> dict:
 
 
 async def file_record(client, headers, title: str | None = None, **changes) -> httpx.Response:
-    response = await client.post(API, json=record_body(title or f"Note {word()}", **changes),
-                                 headers=headers)
+    response = await client.post(
+        API, json=record_body(title or f"Note {word()}", **changes), headers=headers
+    )
     assert response.status_code == 201, response.text
     return response
 
@@ -203,8 +212,13 @@ async def test_entities_of_every_kind_are_normalised(client, auth, db):
     phone, account, box, ship, car = mobile(), iban(), container(), imo(), plate()
     surname = word("Lefèvre")
     entities = [
-        {"kind": "person", "surname": surname, "given_names": "Jean-Hélène",
-         "birth_date": "1987-04-09", "nationality": "fr"},
+        {
+            "kind": "person",
+            "surname": surname,
+            "given_names": "Jean-Hélène",
+            "birth_date": "1987-04-09",
+            "nationality": "fr",
+        },
         {"kind": "organisation", "name": "Société  Générale", "siren": "552 120 222"},
         {"kind": "phone", "number": phone["national"]},
         {"kind": "email", "address": "Jean.Dupont@Example.ORG"},
@@ -212,12 +226,23 @@ async def test_entities_of_every_kind_are_normalised(client, auth, db):
         {"kind": "vessel", "name": "Ocean Star", "imo": f"IMO {ship}"},
         {"kind": "container", "number": f"{box[:4].lower()} {box[4:10]} {box[10]}"},
         {"kind": "bank_account", "iban": grouped(account).lower(), "bic": "bnpa fr pp xxx"},
-        {"kind": "crypto_wallet", "chain": "ethereum",
-         "address": "0x52908400098527886E0F7030069857D2E4169EE7"},
-        {"kind": "identity_document", "doc_kind": "passport", "number": "12ab 34567",
-         "country": "fr"},
-        {"kind": "address", "line": "12, rue de l'Église", "postcode": "13001",
-         "commune": "Marseille"},
+        {
+            "kind": "crypto_wallet",
+            "chain": "ethereum",
+            "address": "0x52908400098527886E0F7030069857D2E4169EE7",
+        },
+        {
+            "kind": "identity_document",
+            "doc_kind": "passport",
+            "number": "12ab 34567",
+            "country": "fr",
+        },
+        {
+            "kind": "address",
+            "line": "12, rue de l'Église",
+            "postcode": "13001",
+            "commune": "Marseille",
+        },
     ]
     record = (await file_record(client, headers, entities=entities)).json()
     assert [e["kind"] for e in record["entities"]] == [e["kind"] for e in entities]
@@ -241,8 +266,17 @@ async def test_entities_of_every_kind_are_normalised(client, auth, db):
         ("address", "12 RUE DE L EGLISE|13001|MARSEILLE|FR"),
     }
     # Searchable by the canonical forms, and by the forms people type.
-    for selector in (phone["e164"], phone["international"], account, grouped(account), box,
-                     ship, f"IMO {ship}", car, car.replace("-", " ")):
+    for selector in (
+        phone["e164"],
+        phone["international"],
+        account,
+        grouped(account),
+        box,
+        ship,
+        f"IMO {ship}",
+        car,
+        car.replace("-", " "),
+    ):
         assert record["id"] in await found_ids(client, headers, selector=selector), selector
     # The person, by name and without the accent.
     assert record["id"] in await found_ids(client, headers, q=folded.lower())
@@ -279,16 +313,20 @@ async def test_invalid_identifier_points_at_the_entity_and_stores_nothing(
     assert (await search(client, headers, selector=phone["national"]))["items"] == []
     assert await count_rows(db, Record, Record.title.contains(title_word)) == 0
     assert await count_rows(db, RecordSelector, RecordSelector.value == phone["e164"]) == 0
-    assert await count_rows(
-        db, RecordVersion, RecordVersion.snapshot["title"].astext.contains(title_word)
-    ) == 0
+    assert (
+        await count_rows(
+            db, RecordVersion, RecordVersion.snapshot["title"].astext.contains(title_word)
+        )
+        == 0
+    )
 
 
 @pytest.mark.parametrize("marking", ["SECRET", "TRES_SECRET", "très_secret"])
 async def test_classified_markings_are_refused(client, auth, db, marking):
     title = f"Classifié {word()}"
-    response = await client.post(API, json=record_body(title, marking=marking),
-                                 headers=await auth("cross13.police"))
+    response = await client.post(
+        API, json=record_body(title, marking=marking), headers=await auth("cross13.police")
+    )
     assert response.status_code == 422, response.text
     assert locs(response) == [["body", "marking"]]
     assert "accredited" in response.json()["errors"][0]["msg"]
@@ -314,10 +352,18 @@ async def test_h3_needs_a_handling_note(client, auth, db, note):
 
 
 async def test_h3_with_a_note_is_filed(client, auth):
-    record = (await file_record(client, await auth("cross13.police"), handling_code="H3",
-                                handling_note="Pas de diffusion hors CROSS sans accord.")).json()
+    record = (
+        await file_record(
+            client,
+            await auth("cross13.police"),
+            handling_code="H3",
+            handling_note="Pas de diffusion hors CROSS sans accord.",
+        )
+    ).json()
     assert (record["handling_code"], record["handling_note"]) == (
-        "H3", "Pas de diffusion hors CROSS sans accord.")
+        "H3",
+        "Pas de diffusion hors CROSS sans accord.",
+    )
 
 
 async def test_tags_are_bounded_not_cut(client, auth, db):
@@ -332,7 +378,9 @@ async def test_tags_are_bounded_not_cut(client, auth, db):
     filed = await file_record(client, headers, tags=["y" * 80, " port ", "port"])
     record_id = filed.json()["id"]
     assert (await client.get(f"{API}/{record_id}", headers=headers)).json()["tags"] == [
-        "port", "y" * 80]
+        "port",
+        "y" * 80,
+    ]
     too_long = await patch(client, headers, record_id, filed.headers["ETag"], {"tags": ["z" * 81]})
     assert too_long.status_code == 422, too_long.text
     assert locs(too_long) == [["body", "tags", 0]]
@@ -342,8 +390,11 @@ async def test_member_of_two_units_names_the_unit(client, auth, new_user):
     admin = await auth("admin")
     units = await unit_ids(client, admin)
     user, password = await new_user("police", "CROSS-13", "officer")
-    added = await client.put(f"/api/v1/admin/users/{user['id']}/memberships", headers=admin,
-                             json={"unit_id": units["CROSS-83"], "role": "officer"})
+    added = await client.put(
+        f"/api/v1/admin/users/{user['id']}/memberships",
+        headers=admin,
+        json={"unit_id": units["CROSS-83"], "role": "officer"},
+    )
     assert added.status_code == 200, added.text
     headers = await user_headers(client, user, password)
 
@@ -352,8 +403,9 @@ async def test_member_of_two_units_names_the_unit(client, auth, new_user):
     assert response.status_code == 422, response.text
     assert locs(response) == [["body", "unit_id"]]
 
-    foreign = await client.post(API, json=record_body(title, unit_id=units["CROSS-59"]),
-                                headers=headers)
+    foreign = await client.post(
+        API, json=record_body(title, unit_id=units["CROSS-59"]), headers=headers
+    )
     assert foreign.status_code == 422, foreign.text
     assert locs(foreign) == [["body", "unit_id"]]
 
@@ -367,12 +419,14 @@ async def test_unit_id_must_be_one_of_the_callers_units(client, auth, db):
     units = await unit_ids(client, headers)
     title = f"Autre unité {word()}"
     for unit in ("CROSS-83", "ANT-MARSEILLE"):
-        response = await client.post(API, json=record_body(title, unit_id=units[unit]),
-                                     headers=headers)
+        response = await client.post(
+            API, json=record_body(title, unit_id=units[unit]), headers=headers
+        )
         assert response.status_code == 422, response.text
         assert locs(response) == [["body", "unit_id"]]
-    unknown = await client.post(API, json=record_body(title, unit_id=str(uuid.uuid4())),
-                                headers=headers)
+    unknown = await client.post(
+        API, json=record_body(title, unit_id=str(uuid.uuid4())), headers=headers
+    )
     assert unknown.status_code == 422, unknown.text
     assert await count_rows(db, Record, Record.title == title) == 0
 
@@ -392,12 +446,14 @@ async def test_service_client_cannot_file_above_its_maximum_marking(client, auth
 async def test_service_client_cannot_raise_the_marking_by_editing(client, auth):
     headers = await auth("douane-dnred")
     response = await file_record(client, headers)
-    changed = await patch(client, headers, response.json()["id"], response.headers["ETag"],
-                          {"marking": "DR"})
+    changed = await patch(
+        client, headers, response.json()["id"], response.headers["ETag"], {"marking": "DR"}
+    )
     assert changed.status_code == 422, changed.text
     assert locs(changed) == [["body", "marking"]]
     assert (await client.get(f"{API}/{response.json()['id']}", headers=headers)).json()[
-        "marking"] == "NP"
+        "marking"
+    ] == "NP"
 
 
 @pytest.mark.parametrize("persona", ["admin", "auditor"])
@@ -460,11 +516,21 @@ async def test_history_keeps_every_version(client, auth):
     police, gendarme = await auth("cross13.police"), await auth("cross13.gendarme")
     filed = await file_record(client, police, "Version une", tags=["port"])
     record_id = filed.json()["id"]
-    second = await patch(client, police, record_id, filed.headers["ETag"],
-                         {"title": "Version deux", "drug_types": ["heroin"]})
+    second = await patch(
+        client,
+        police,
+        record_id,
+        filed.headers["ETag"],
+        {"title": "Version deux", "drug_types": ["heroin"]},
+    )
     assert second.status_code == 200, second.text
-    third = await patch(client, gendarme, record_id, second.headers["ETag"],
-                        {"narrative": "Complément du gendarme.", "source_reliability": "A"})
+    third = await patch(
+        client,
+        gendarme,
+        record_id,
+        second.headers["ETag"],
+        {"narrative": "Complément du gendarme.", "source_reliability": "A"},
+    )
     assert third.status_code == 200, third.text
     assert third.json()["version"] == 3
 
@@ -472,10 +538,16 @@ async def test_history_keeps_every_version(client, auth):
     assert response.status_code == 200, response.text
     history = response.json()
     assert [v["version"] for v in history] == [1, 2, 3]
-    assert [v["changed_by"] for v in history] == ["cross13.police", "cross13.police",
-                                                  "cross13.gendarme"]
-    assert [v["snapshot"]["title"] for v in history] == ["Version une", "Version deux",
-                                                         "Version deux"]
+    assert [v["changed_by"] for v in history] == [
+        "cross13.police",
+        "cross13.police",
+        "cross13.gendarme",
+    ]
+    assert [v["snapshot"]["title"] for v in history] == [
+        "Version une",
+        "Version deux",
+        "Version deux",
+    ]
     assert [v["snapshot"]["drug_types"] for v in history] == [["cocaine"], ["heroin"], ["heroin"]]
     assert [v["snapshot"]["source_reliability"] for v in history] == ["B", "B", "A"]
     assert history[2]["snapshot"]["narrative"] == "Complément du gendarme."
@@ -486,11 +558,17 @@ async def test_history_keeps_every_version(client, auth):
 async def test_edit_replaces_entities_and_reindexes(client, auth):
     headers = await auth("cross13.police")
     old, new = mobile(), mobile()
-    filed = await file_record(client, headers,
-                              entities=[{"kind": "phone", "number": old["national"]}])
+    filed = await file_record(
+        client, headers, entities=[{"kind": "phone", "number": old["national"]}]
+    )
     record_id = filed.json()["id"]
-    changed = await patch(client, headers, record_id, filed.headers["ETag"],
-                          {"entities": [{"kind": "phone", "number": new["international"]}]})
+    changed = await patch(
+        client,
+        headers,
+        record_id,
+        filed.headers["ETag"],
+        {"entities": [{"kind": "phone", "number": new["international"]}]},
+    )
     assert changed.status_code == 200, changed.text
     assert record_id not in await found_ids(client, headers, selector=old["national"])
     assert record_id in await found_ids(client, headers, selector=new["national"])
@@ -501,8 +579,9 @@ async def test_edit_keeps_text_search_on_entity_names(client, auth):
     surname = word("Dupré")
     filed = await file_record(client, headers, entities=[{"kind": "person", "surname": surname}])
     record_id = filed.json()["id"]
-    changed = await patch(client, headers, record_id, filed.headers["ETag"],
-                          {"title": "Titre changé"})
+    changed = await patch(
+        client, headers, record_id, filed.headers["ETag"], {"title": "Titre changé"}
+    )
     assert changed.status_code == 200, changed.text
     assert record_id in await found_ids(client, headers, q=surname.replace("é", "e"))
 
@@ -517,8 +596,13 @@ async def test_invalid_edit_changes_nothing(client, auth):
     secret = await patch(client, headers, record_id, etag, {"marking": "SECRET"})
     assert secret.status_code == 422, secret.text
     assert locs(secret) == [["body", "marking"]]
-    bad_entity = await patch(client, headers, record_id, etag,
-                             {"entities": [{"kind": "container", "number": "CSQU3054384"}]})
+    bad_entity = await patch(
+        client,
+        headers,
+        record_id,
+        etag,
+        {"entities": [{"kind": "container", "number": "CSQU3054384"}]},
+    )
     assert bad_entity.status_code == 422, bad_entity.text
     assert locs(bad_entity) == [["body", "entities", 0, "container", "number"]]
     extra = await patch(client, headers, record_id, etag, {"author_agency": "justice"})
@@ -526,7 +610,10 @@ async def test_invalid_edit_changes_nothing(client, auth):
 
     record = (await client.get(f"{API}/{record_id}", headers=headers)).json()
     assert (record["version"], record["handling_code"], record["author_agency"]) == (
-        1, "H0", "police")
+        1,
+        "H0",
+        "police",
+    )
     assert len((await client.get(f"{API}/{record_id}/history", headers=headers)).json()) == 1
 
 
@@ -537,8 +624,11 @@ async def test_other_units_may_read_a_network_record_but_not_edit_it(client, aut
     assert read.status_code == 200, read.text
     response = await patch(client, other, record_id, read.headers["ETag"], {"title": "Intrus"})
     assert response.status_code == 403, response.text
-    upload = await client.post(f"{API}/{record_id}/attachments", headers=other,
-                               files={"file": ("x.pdf", PDF, "application/pdf")})
+    upload = await client.post(
+        f"{API}/{record_id}/attachments",
+        headers=other,
+        files={"file": ("x.pdf", PDF, "application/pdf")},
+    )
     assert upload.status_code == 403, upload.text
     assert (await client.get(f"{API}/{record_id}", headers=author)).json()["version"] == 1
 
@@ -552,8 +642,9 @@ async def test_analysts_edit_only_their_own_records(client, auth, new_user):
     assert refused.status_code == 403, refused.text
 
     own = await file_record(client, analyst)
-    changed = await patch(client, analyst, own.json()["id"], own.headers["ETag"],
-                          {"title": "Corrigé par l'analyste"})
+    changed = await patch(
+        client, analyst, own.json()["id"], own.headers["ETag"], {"title": "Corrigé par l'analyste"}
+    )
     assert changed.status_code == 200, changed.text
 
 
@@ -577,8 +668,9 @@ async def test_scope_is_widened_by_the_author_and_narrowed_by_a_supervisor(clien
     by_chef = await patch(client, chef, record_id, etag, {"scope": "unit"})
     assert by_chef.status_code == 200, by_chef.text
     assert (by_chef.json()["scope"], by_chef.json()["version"]) == ("unit", 3)
-    widened_by_chef = await patch(client, chef, record_id, by_chef.headers["ETag"],
-                                  {"scope": "network"})
+    widened_by_chef = await patch(
+        client, chef, record_id, by_chef.headers["ETag"], {"scope": "network"}
+    )
     assert widened_by_chef.status_code == 200, widened_by_chef.text
 
 
@@ -596,10 +688,12 @@ async def test_records_are_never_deleted(client, auth):
 async def test_text_search_ignores_accents_and_case(client, auth):
     headers = await auth("cross13.police")
     marker = word()
-    resin = await file_record(client, headers, f"Livraison {marker}",
-                              narrative="Deux kilos de résine saisis au péage.")
-    other = await file_record(client, headers, f"Livraison {marker}",
-                              narrative="Deux kilos de cocaïne saisis au péage.")
+    resin = await file_record(
+        client, headers, f"Livraison {marker}", narrative="Deux kilos de résine saisis au péage."
+    )
+    other = await file_record(
+        client, headers, f"Livraison {marker}", narrative="Deux kilos de cocaïne saisis au péage."
+    )
     resin_id, other_id = resin.json()["id"], other.json()["id"]
     assert await found_ids(client, headers, q=marker) == {resin_id, other_id}
     for query in (f"resine {marker}", f"RÉSINE {marker}", f"Résine {marker.upper()}"):
@@ -611,9 +705,15 @@ async def test_text_search_ignores_accents_and_case(client, auth):
 async def test_text_search_covers_entity_names(client, auth):
     headers = await auth("cross13.police")
     surname, alias = word("Benoît"), word("Zé")
-    record_id = (await file_record(client, headers, entities=[
-        {"kind": "person", "surname": surname, "given_names": "Karim", "aliases": [alias]},
-    ])).json()["id"]
+    record_id = (
+        await file_record(
+            client,
+            headers,
+            entities=[
+                {"kind": "person", "surname": surname, "given_names": "Karim", "aliases": [alias]},
+            ],
+        )
+    ).json()["id"]
     assert await found_ids(client, headers, q=surname) == {record_id}
     assert await found_ids(client, headers, q=surname.upper().replace("Î", "I")) == {record_id}
     assert await found_ids(client, headers, q=alias.lower().replace("é", "e")) == {record_id}
@@ -622,12 +722,22 @@ async def test_text_search_covers_entity_names(client, auth):
 async def test_selector_search_normalises_what_is_typed(client, auth):
     headers = await auth("cross13.police")
     phone, account = mobile(), iban()
-    record_id = (await file_record(client, headers, entities=[
-        {"kind": "phone", "number": phone["international"]},
-        {"kind": "bank_account", "iban": account},
-    ])).json()["id"]
-    for typed in (phone["national"], phone["national"].replace(" ", "."),
-                  phone["e164"], "0033" + phone["e164"][3:]):
+    record_id = (
+        await file_record(
+            client,
+            headers,
+            entities=[
+                {"kind": "phone", "number": phone["international"]},
+                {"kind": "bank_account", "iban": account},
+            ],
+        )
+    ).json()["id"]
+    for typed in (
+        phone["national"],
+        phone["national"].replace(" ", "."),
+        phone["e164"],
+        "0033" + phone["e164"][3:],
+    ):
         assert await found_ids(client, headers, selector=typed) == {record_id}, typed
     for typed in (grouped(account), grouped(account).lower(), f"  {account}  "):
         assert await found_ids(client, headers, selector=typed) == {record_id}, typed
@@ -635,8 +745,9 @@ async def test_selector_search_normalises_what_is_typed(client, auth):
 
 @pytest.mark.parametrize("selector", ["pas un identifiant", "12", "?!"])
 async def test_unrecognised_selector_is_a_422(client, auth, selector):
-    response = await client.get(API, headers=await auth("cross13.police"),
-                                params={"selector": selector})
+    response = await client.get(
+        API, headers=await auth("cross13.police"), params={"selector": selector}
+    )
     assert response.status_code == 422, response.text
     assert locs(response) == [["query", "selector"]]
 
@@ -647,16 +758,34 @@ async def filtered(client, auth):
     as seen by cross13.police. The second happened just after midnight, Paris time, on
     1 July (still 30 June in UTC)."""
     marker = word()
-    a = await file_record(client, await auth("cross13.police"), f"Filtre {marker} A",
-                          drug_types=["cocaine", "crack"], occurred_at="2025-03-10T10:00:00+01:00",
-                          source_reliability="A", handling_code="H0")
-    b = await file_record(client, await auth("cross13.gendarme"), f"Filtre {marker} B",
-                          drug_types=["cannabis_resin"], occurred_at="2025-07-01T00:30:00+02:00",
-                          source_reliability="C", handling_code="H1")
-    c = await file_record(client, await auth("cross83.police"), f"Filtre {marker} C",
-                          drug_types=["cannabis_resin", "heroin"], scope="network",
-                          occurred_at="2025-09-01T12:00:00+02:00", source_reliability="B",
-                          handling_code="H2")
+    a = await file_record(
+        client,
+        await auth("cross13.police"),
+        f"Filtre {marker} A",
+        drug_types=["cocaine", "crack"],
+        occurred_at="2025-03-10T10:00:00+01:00",
+        source_reliability="A",
+        handling_code="H0",
+    )
+    b = await file_record(
+        client,
+        await auth("cross13.gendarme"),
+        f"Filtre {marker} B",
+        drug_types=["cannabis_resin"],
+        occurred_at="2025-07-01T00:30:00+02:00",
+        source_reliability="C",
+        handling_code="H1",
+    )
+    c = await file_record(
+        client,
+        await auth("cross83.police"),
+        f"Filtre {marker} C",
+        drug_types=["cannabis_resin", "heroin"],
+        scope="network",
+        occurred_at="2025-09-01T12:00:00+02:00",
+        source_reliability="B",
+        handling_code="H2",
+    )
     return marker, {"A": a.json()["id"], "B": b.json()["id"], "C": c.json()["id"]}
 
 
@@ -671,8 +800,10 @@ async def filtered(client, auth):
         ({"unit": "CROSS-13"}, "AB"),
         ({"occurred_from": "2025-05-01T00:00:00+02:00"}, "BC"),
         ({"occurred_to": "2025-08-01T00:00:00+02:00"}, "AB"),
-        ({"occurred_from": "2025-05-01T00:00:00+02:00", "occurred_to": "2025-08-01T00:00:00Z"},
-         "B"),
+        (
+            {"occurred_from": "2025-05-01T00:00:00+02:00", "occurred_to": "2025-08-01T00:00:00Z"},
+            "B",
+        ),
         ({"source_reliability": "C"}, "B"),
         ({"source_reliability": "X"}, ""),
         ({"handling_code": "H2"}, "C"),
@@ -690,8 +821,13 @@ async def test_search_filters(client, auth, filtered, params, expected):
 
 @pytest.mark.parametrize(
     "params",
-    [{"drug_type": "tobacco"}, {"source_reliability": "D"}, {"handling_code": "H4"},
-     {"unit_id": "CROSS-13"}, {"occurred_from": "hier"}],
+    [
+        {"drug_type": "tobacco"},
+        {"source_reliability": "D"},
+        {"handling_code": "H4"},
+        {"unit_id": "CROSS-13"},
+        {"occurred_from": "hier"},
+    ],
 )
 async def test_invalid_filters_are_422(client, auth, params):
     response = await client.get(API, headers=await auth("cross13.police"), params=params)
@@ -718,14 +854,16 @@ async def test_facets_count_every_visible_match(client, auth, filtered):
 async def test_facets_leave_out_what_the_caller_may_not_see(client, auth, filtered):
     marker, _ = filtered
     page = await search(client, await auth("cross83.police"), q=marker, facets="true")
-    assert page["facets"] == {"drug_type": {"cannabis_resin": 1, "heroin": 1},
-                              "unit": {"CROSS-83": 1}, "month": {"2025-09": 1}}
+    assert page["facets"] == {
+        "drug_type": {"cannabis_resin": 1, "heroin": 1},
+        "unit": {"CROSS-83": 1},
+        "month": {"2025-09": 1},
+    }
 
 
 @pytest.mark.parametrize("limit", [0, -1, 101])
 async def test_limit_bounds(client, auth, limit):
-    response = await client.get(API, headers=await auth("cross13.police"),
-                                params={"limit": limit})
+    response = await client.get(API, headers=await auth("cross13.police"), params={"limit": limit})
     assert response.status_code == 422, response.text
     assert locs(response) == [["query", "limit"]]
 
@@ -736,13 +874,23 @@ def b64(data: str) -> str:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["not-a-cursor", "%%%", b64("[1]"), b64('{"x": 1}'), b64('{"s": "12"}'), b64('{"s": 1.5}'),
-     b64('{"s": true}'), b64('{"s": null}'), b64('{"s": 100000000000000000000000000}'),
-     b64("\xff\xfe")],
+    [
+        "not-a-cursor",
+        "%%%",
+        b64("[1]"),
+        b64('{"x": 1}'),
+        b64('{"s": "12"}'),
+        b64('{"s": 1.5}'),
+        b64('{"s": true}'),
+        b64('{"s": null}'),
+        b64('{"s": 100000000000000000000000000}'),
+        b64("\xff\xfe"),
+    ],
 )
 async def test_bad_cursor_is_a_422(client, auth, cursor):
-    response = await client.get(API, headers=await auth("cross13.police"),
-                                params={"cursor": cursor})
+    response = await client.get(
+        API, headers=await auth("cross13.police"), params={"cursor": cursor}
+    )
     assert response.status_code == 422, response.text
     assert locs(response) == [["query", "cursor"]]
 
@@ -750,8 +898,9 @@ async def test_bad_cursor_is_a_422(client, auth, cursor):
 async def test_cursor_pages_are_stable_while_records_are_filed(client, auth):
     headers = await auth("cross13.police")
     marker = word()
-    originals = [(await file_record(client, headers, f"Page {marker} {i}")).json()["id"]
-                 for i in range(7)]
+    originals = [
+        (await file_record(client, headers, f"Page {marker} {i}")).json()["id"] for i in range(7)
+    ]
 
     seen: list[str] = []
     cursor = None
@@ -794,10 +943,19 @@ async def test_last_page_has_no_cursor(client, auth):
 # --- attachments ----------------------------------------------------------------------
 
 
-async def upload(client, headers, record_id, content: bytes, filename: str = "pv.pdf",
-                 content_type: str = "application/pdf") -> httpx.Response:
-    return await client.post(f"{API}/{record_id}/attachments", headers=headers,
-                             files={"file": (filename, content, content_type)})
+async def upload(
+    client,
+    headers,
+    record_id,
+    content: bytes,
+    filename: str = "pv.pdf",
+    content_type: str = "application/pdf",
+) -> httpx.Response:
+    return await client.post(
+        f"{API}/{record_id}/attachments",
+        headers=headers,
+        files={"file": (filename, content, content_type)},
+    )
 
 
 async def test_pdf_upload_and_download(client, auth):
@@ -817,8 +975,9 @@ async def test_pdf_upload_and_download(client, auth):
     assert [a["id"] for a in record["attachments"]] == [attachment["id"]]
 
     colleague = await auth("cross13.douane")
-    download = await client.get(f"{API}/{record_id}/attachments/{attachment['id']}",
-                                headers=colleague)
+    download = await client.get(
+        f"{API}/{record_id}/attachments/{attachment['id']}", headers=colleague
+    )
     assert download.status_code == 200, download.text
     assert download.content == content
     assert download.headers["content-type"] == "application/pdf"
@@ -838,18 +997,24 @@ async def test_upload_type_is_sniffed_from_content(client, auth):
     assert response.json()["content_type"] == "text/plain"
 
 
-async def raw_upload(client, headers, record_id, quoted_filename: bytes,
-                     content: bytes) -> httpx.Response:
+async def raw_upload(
+    client, headers, record_id, quoted_filename: bytes, content: bytes
+) -> httpx.Response:
     """A multipart upload built by hand: httpx would percent-encode a quote in the name,
     a browser or another client may send it backslash-escaped."""
     boundary = uuid.uuid4().hex
     body = (
         f"--{boundary}\r\n".encode()
-        + b'Content-Disposition: form-data; name="file"; filename="' + quoted_filename + b'"\r\n'
-        + b"Content-Type: application/pdf\r\n\r\n" + content + f"\r\n--{boundary}--\r\n".encode()
+        + b'Content-Disposition: form-data; name="file"; filename="'
+        + quoted_filename
+        + b'"\r\n'
+        + b"Content-Type: application/pdf\r\n\r\n"
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
     )
     return await client.post(
-        f"{API}/{record_id}/attachments", content=body,
+        f"{API}/{record_id}/attachments",
+        content=body,
         headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
 
@@ -862,17 +1027,16 @@ async def raw_upload(client, headers, record_id, quoted_filename: bytes,
 async def test_download_filename_is_safe(client, auth, quoted_filename):
     headers = await auth("cross13.police")
     record_id = (await file_record(client, headers)).json()["id"]
-    response = await raw_upload(client, headers, record_id, quoted_filename,
-                                PDF + word().encode())
+    response = await raw_upload(client, headers, record_id, quoted_filename, PDF + word().encode())
     assert response.status_code == 201, response.text
     attachment = response.json()
 
-    download = await client.get(f"{API}/{record_id}/attachments/{attachment['id']}",
-                                headers=headers)
+    download = await client.get(
+        f"{API}/{record_id}/attachments/{attachment['id']}", headers=headers
+    )
     assert download.status_code == 200, download.text
     disposition = download.headers["content-disposition"]
-    match = re.fullmatch(r"attachment; filename=\"([^\"]*)\"; filename\*=UTF-8''(\S+)",
-                         disposition)
+    match = re.fullmatch(r"attachment; filename=\"([^\"]*)\"; filename\*=UTF-8''(\S+)", disposition)
     assert match, disposition
     for name in (attachment["filename"], match.group(1), unquote(match.group(2))):
         assert name.endswith("wd.pdf"), (name, disposition)
@@ -903,8 +1067,12 @@ async def test_oversized_upload_is_413_and_leaves_nothing(client, auth, settings
         assert too_big.status_code == 413, too_big.text
         assert too_big.json()["code"] == "payload_too_large"
         assert files_under(tmp_path / "attachments") == []
-        assert await count_rows(db, RecordAttachment,
-                                RecordAttachment.record_id == uuid.UUID(record_id)) == 0
+        assert (
+            await count_rows(
+                db, RecordAttachment, RecordAttachment.record_id == uuid.UUID(record_id)
+            )
+            == 0
+        )
 
         content = PDF + b"0" * (1024 - len(PDF))  # exactly at the limit
         fits = await upload(other, headers, record_id, content)
@@ -933,13 +1101,13 @@ async def test_identical_content_is_stored_once(client, auth, settings, db):
     assert [p for p in files_under(folder) if p.read_bytes() == content] != []
     assert len([p for p in files_under(folder) if p.read_bytes() == content]) == 1
     for record_id, attachment in ((first_id, one.json()), (second_id, two.json())):
-        download = await client.get(f"{API}/{record_id}/attachments/{attachment['id']}",
-                                    headers=headers)
+        download = await client.get(
+            f"{API}/{record_id}/attachments/{attachment['id']}", headers=headers
+        )
         assert download.content == content
         assert attachment["filename"] in download.headers["content-disposition"]
     # The attachment of one record is not reachable through the other.
-    crossed = await client.get(f"{API}/{first_id}/attachments/{two.json()['id']}",
-                               headers=headers)
+    crossed = await client.get(f"{API}/{first_id}/attachments/{two.json()['id']}", headers=headers)
     assert crossed.status_code == 404
 
 
@@ -970,8 +1138,10 @@ async def test_request_bodies_are_capped_while_they_stream(client, auth, setting
 
     async def chunks():
         nonlocal sent
-        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
-               b"Content-Type: application/pdf\r\n\r\n" + PDF)
+        yield (
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
+            b"Content-Type: application/pdf\r\n\r\n" + PDF
+        )
         for _ in range(100):
             sent += 64 * 1024
             yield b"0" * (64 * 1024)
@@ -984,7 +1154,8 @@ async def test_request_bodies_are_capped_while_they_stream(client, auth, setting
         assert declared.json()["code"] == "payload_too_large"
 
         chunked = await other.post(
-            f"{API}/{record_id}/attachments", content=chunks(),
+            f"{API}/{record_id}/attachments",
+            content=chunks(),
             headers={**headers, "content-type": "multipart/form-data; boundary=x"},
         )
         assert chunked.status_code == 413, chunked.text

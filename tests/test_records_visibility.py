@@ -87,7 +87,8 @@ async def matrix(client, auth):
         assert response.status_code == 201, response.text
         record_id = response.json()["id"]
         upload = await client.post(
-            f"/api/v1/records/{record_id}/attachments", headers=headers,
+            f"/api/v1/records/{record_id}/attachments",
+            headers=headers,
             files={"file": ("note.txt", "procès-verbal de surveillance".encode(), "text/plain")},
         )
         assert upload.status_code == 201, upload.text
@@ -96,8 +97,11 @@ async def matrix(client, auth):
 
 
 def expected_ids(persona: str, filed) -> set[str]:
-    return {rid for rid, _, (author, scope, _, marking) in filed
-            if oracle(persona, author, scope, marking)}
+    return {
+        rid
+        for rid, _, (author, scope, _, marking) in filed
+        if oracle(persona, author, scope, marking)
+    }
 
 
 @pytest.mark.parametrize("persona", sorted(PERSONAS))
@@ -107,8 +111,11 @@ async def test_get_history_attachment(client, auth, matrix, persona):
     for record_id, attachment_id, filing in filed:
         visible = oracle(persona, filing[0], filing[1], filing[3])
         expected = 200 if visible else 404
-        paths = [f"/api/v1/records/{record_id}", f"/api/v1/records/{record_id}/history",
-                 f"/api/v1/records/{record_id}/attachments/{attachment_id}"]
+        paths = [
+            f"/api/v1/records/{record_id}",
+            f"/api/v1/records/{record_id}/history",
+            f"/api/v1/records/{record_id}/attachments/{attachment_id}",
+        ]
         for path in paths:
             response = await client.get(path, headers=headers)
             assert response.status_code == expected, (persona, filing, path, response.text)
@@ -122,8 +129,9 @@ async def test_text_selector_and_facets(client, auth, matrix, persona):
     headers = await auth(persona)
     want = expected_ids(persona, filed)
 
-    by_text = await client.get("/api/v1/records", headers=headers,
-                               params={"q": marker, "limit": 100, "facets": "true"})
+    by_text = await client.get(
+        "/api/v1/records", headers=headers, params={"q": marker, "limit": 100, "facets": "true"}
+    )
     assert by_text.status_code == 200, by_text.text
     assert {i["id"] for i in by_text.json()["items"]} == want, persona
     facets = by_text.json()["facets"]
@@ -131,8 +139,9 @@ async def test_text_selector_and_facets(client, auth, matrix, persona):
     assert facets["drug_type"].get("cannabis_resin", 0) == len(want)
     assert sum(facets["month"].values()) == len(want)
 
-    by_selector = await client.get("/api/v1/records", headers=headers,
-                                   params={"selector": phone, "limit": 100})
+    by_selector = await client.get(
+        "/api/v1/records", headers=headers, params={"selector": phone, "limit": 100}
+    )
     assert by_selector.status_code == 200, by_selector.text
     assert {i["id"] for i in by_selector.json()["items"]} == want, persona
 
@@ -149,9 +158,15 @@ def test_oracle_matches_the_issue_examples():
 
 async def _grant(db, record_id, unit_id, *, consented=False, expires_at=None):
     async with db.sessionmaker() as session, session.begin():
-        session.add(RecordGrant(record_id=uuid.UUID(record_id), unit_id=uuid.UUID(unit_id),
-                                reason="access_request", consented=consented,
-                                expires_at=expires_at))
+        session.add(
+            RecordGrant(
+                record_id=uuid.UUID(record_id),
+                unit_id=uuid.UUID(unit_id),
+                reason="access_request",
+                consented=consented,
+                expires_at=expires_at,
+            )
+        )
 
 
 async def test_grants_bound_by_handling(client, auth, db, matrix):
@@ -186,11 +201,14 @@ async def test_grants_bound_by_handling(client, auth, db, matrix):
         assert await status(h0_chain) == 404  # expired
         await _grant(db, h2_unit, cross83, consented=True)
         assert await status(h2_unit) == 200
-        found = await client.get("/api/v1/records", headers=viewer,
-                                 params={"q": "go-fast", "limit": 100})
+        found = await client.get(
+            "/api/v1/records", headers=viewer, params={"q": "go-fast", "limit": 100}
+        )
         ids = {i["id"] for i in found.json()["items"]}
         assert {h0_unit, h2_unit, police_agency} <= ids
         assert not {douane_agency, h0_chain} & ids
     finally:
         async with db.sessionmaker() as session, session.begin():
-            await session.execute(delete(RecordGrant).where(RecordGrant.unit_id == uuid.UUID(cross83)))
+            await session.execute(
+                delete(RecordGrant).where(RecordGrant.unit_id == uuid.UUID(cross83))
+            )

@@ -42,7 +42,8 @@ def routes(app) -> list[RouteContext]:
 
 def protected_api_routes(app) -> list[RouteContext]:
     return [
-        r for r in routes(app)
+        r
+        for r in routes(app)
         if isinstance(r.original_route, APIRoute) and r.path not in PUBLIC_PATHS
     ]
 
@@ -73,11 +74,13 @@ def test_only_public_paths_are_unauthenticated(app):
 
 def test_public_api_routes_do_not_ask_for_a_principal(app):
     public = [
-        r for r in routes(app)
-        if isinstance(r.original_route, APIRoute) and r.path in PUBLIC_PATHS
+        r for r in routes(app) if isinstance(r.original_route, APIRoute) and r.path in PUBLIC_PATHS
     ]
     assert {r.path for r in public} == {
-        "/healthz", "/readyz", "/api/v1/auth/token", "/api/v1/auth/revoke"
+        "/healthz",
+        "/readyz",
+        "/api/v1/auth/token",
+        "/api/v1/auth/revoke",
     }
     assert not any(requires_principal(r.dependant) for r in public)
 

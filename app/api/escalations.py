@@ -15,8 +15,11 @@ router = APIRouter(prefix="/escalations", tags=["escalations"])
 
 @router.get("", response_model=EscalationPage)
 async def review_queue(
-    session: SessionDep, principal: PrincipalDep, status: EscalationStatus | None = None,
-    include_descendants: bool = False, limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    session: SessionDep,
+    principal: PrincipalDep,
+    status: EscalationStatus | None = None,
+    include_descendants: bool = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: str | None = None,
 ) -> EscalationPage:
     """Escalations addressed to the units the caller supervises (`status=pending` is the
@@ -24,25 +27,33 @@ async def review_queue(
     each with `due_at` and `overdue`. `include_descendants=true` lets supervisors of a
     national unit (OFAST) see the queues of every unit below."""
     items, next_cursor = await escalations_service.queue(
-        session, principal, status=status, include_descendants=include_descendants,
-        limit=limit, cursor=cursor)
+        session,
+        principal,
+        status=status,
+        include_descendants=include_descendants,
+        limit=limit,
+        cursor=cursor,
+    )
     return EscalationPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{escalation_id}", response_model=EscalationOut)
-async def get_escalation(escalation_id: uuid.UUID, session: SessionDep,
-                         principal: PrincipalDep) -> EscalationOut:
+async def get_escalation(
+    escalation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> EscalationOut:
     """One escalation of a case the caller may see."""
     return await escalations_service.get_escalation(session, principal, escalation_id)
 
 
 @router.post("/{escalation_id}/decision", response_model=EscalationOut)
-async def decide(escalation_id: uuid.UUID, body: Decision, session: SessionDep,
-                 principal: PrincipalDep) -> EscalationOut:
+async def decide(
+    escalation_id: uuid.UUID, body: Decision, session: SessionDep, principal: PrincipalDep
+) -> EscalationOut:
     """Decide a pending escalation (a supervisor of the target unit): `accept` moves
     custody to the target unit (the origin keeps access), `return` sends it back for more
     information, `decline` refuses it; the origin is notified. Concurrent decisions: one
     wins, the others get 409."""
     escalation = await escalations_service.decide(
-        session, principal, escalation_id, body.decision, body.note)
+        session, principal, escalation_id, body.decision, body.note
+    )
     return await escalations_service.decided(session, escalation)

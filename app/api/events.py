@@ -33,7 +33,10 @@ async def event_stream(request: Request, principal: PrincipalDep) -> StreamingRe
         raise forbidden("Service clients receive no notifications; this stream is for people.")
     state = request.app.state
     stream = notification_stream(
-        state.db, state.events, principal, state.settings.events_keepalive_seconds,
+        state.db,
+        state.events,
+        principal,
+        state.settings.events_keepalive_seconds,
         request.state.token_expires_at,
     )
     return StreamingResponse(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from app.auth.principal import PrincipalDep
+from app.concurrency import etag
 from app.db import SessionDep
 from app.schemas.records import (
     AttachmentOut,
@@ -33,7 +34,10 @@ router = APIRouter(prefix="/records", tags=["records"])
 
 @router.post("", response_model=RecordOut, status_code=201)
 async def file_record(
-    body: RecordCreate, request: Request, response: Response, session: SessionDep,
+    body: RecordCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
     principal: PrincipalDep,
 ) -> RecordOut:
     """File a record. The origin unit is the caller's (name `unit_id` only when a member
@@ -43,7 +47,7 @@ async def file_record(
     markings are refused: the service is not accredited for classified information."""
     record = await records_service.create_record(session, principal, body)
     response.headers["Location"] = str(request.url_for("get_record", record_id=record.id))
-    response.headers["ETag"] = records_service.etag(record)
+    response.headers["ETag"] = etag(record.version)
     return await records_service.record_out(session, record)
 
 
@@ -70,10 +74,17 @@ async def search_records(
     (`06 12 34 56 78` finds `+33612345678`). `facets=true` adds counts by drug type, unit
     and month over every visible match."""
     params = records_service.SearchParams(
-        q=q, selector=selector, drug_type=drug_type, unit_id=unit_id,
-        occurred_from=occurred_from, occurred_to=occurred_to,
-        source_reliability=source_reliability, handling_code=handling_code, limit=limit,
-        cursor=cursor, facets=facets,
+        q=q,
+        selector=selector,
+        drug_type=drug_type,
+        unit_id=unit_id,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+        source_reliability=source_reliability,
+        handling_code=handling_code,
+        limit=limit,
+        cursor=cursor,
+        facets=facets,
     )
     items, next_cursor, counted = await records_service.search_records(session, principal, params)
     return RecordPage(items=items, next_cursor=next_cursor, facets=counted)
@@ -85,7 +96,7 @@ async def get_record(
 ) -> RecordOut:
     """One record, with its ETag (send it back in If-Match to change the record)."""
     record = await records_service.get_record(session, principal, record_id)
-    response.headers["ETag"] = records_service.etag(record)
+    response.headers["ETag"] = etag(record.version)
     return await records_service.record_out(session, record)
 
 
@@ -102,7 +113,7 @@ async def update_record(
     without it, 412 when the record changed since. Scope may be widened by the author or
     a supervisor, narrowed only by a supervisor. Records are never deleted."""
     record = await records_service.update_record(session, principal, record_id, body, if_match)
-    response.headers["ETag"] = records_service.etag(record)
+    response.headers["ETag"] = etag(record.version)
     return await records_service.record_out(session, record)
 
 
@@ -113,15 +124,19 @@ async def record_history(
     """Every version of the record: who changed it, when, and what it then said."""
     versions = await records_service.history(session, principal, record_id)
     return [
-        RecordVersionOut(version=v.version, changed_by=v.changed_by, changed_at=v.changed_at,
-                         snapshot=v.snapshot)
+        RecordVersionOut(
+            version=v.version, changed_by=v.changed_by, changed_at=v.changed_at, snapshot=v.snapshot
+        )
         for v in versions
     ]
 
 
 @router.post("/{record_id}/attachments", response_model=AttachmentOut, status_code=201)
 async def add_attachment(
-    record_id: uuid.UUID, file: UploadFile, request: Request, session: SessionDep,
+    record_id: uuid.UUID,
+    file: UploadFile,
+    request: Request,
+    session: SessionDep,
     principal: PrincipalDep,
 ) -> AttachmentOut:
     """Attach a file (multipart field `file`). Stored by SHA-256; the type is sniffed from
@@ -129,7 +144,12 @@ async def add_attachment(
     limit (25 MB by default), leaving nothing on disk."""
     settings = request.app.state.settings
     attachment = await records_service.add_attachment(
-        session, principal, record_id, FileStore(settings.data_dir), file, file.filename,
+        session,
+        principal,
+        record_id,
+        FileStore(settings.data_dir),
+        file,
+        file.filename,
         settings.attachment_max_bytes,
     )
     return AttachmentOut.model_validate(attachment)
@@ -137,13 +157,18 @@ async def add_attachment(
 
 @router.get("/{record_id}/attachments/{attachment_id}")
 async def download_attachment(
-    record_id: uuid.UUID, attachment_id: uuid.UUID, request: Request, session: SessionDep,
+    record_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
     principal: PrincipalDep,
 ) -> StreamingResponse:
     """Download an attachment, always as a download (never rendered inline)."""
     attachment = await records_service.get_attachment(session, principal, record_id, attachment_id)
     ascii_name = attachment.filename.encode("ascii", "ignore").decode().replace('"', "") or "file"
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(attachment.filename)}"
+    disposition = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(attachment.filename)}"
+    )
     store = FileStore(request.app.state.settings.data_dir)
     return StreamingResponse(
         store.stream(attachment.sha256),

@@ -35,6 +35,7 @@ Cases (DESIGN §1, "Cases and escalation"):
 """
 
 import uuid
+
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,7 +126,9 @@ def filing_unit(principal: Principal, unit_id: uuid.UUID | None) -> uuid.UUID:
     if principal.is_admin or principal.is_auditor:
         raise forbidden("Platform administrators and auditors do not file intelligence.")
     if "records:write" not in principal.scopes:
-        raise Problem(403, "insufficient_scope", "Forbidden", "The records:write scope is required.")
+        raise Problem(
+            403, "insufficient_scope", "Forbidden", "The records:write scope is required."
+        )
     if not principal.memberships:
         raise forbidden("Filing intelligence needs a unit membership.")
     if unit_id is None:
@@ -147,7 +150,9 @@ def check_marking(principal: Principal, marking: str) -> None:
 def check_can_edit(principal: Principal, record: Record) -> None:
     """Only members of the origin unit edit a record (analysts: only their own)."""
     if "records:write" not in principal.scopes:
-        raise Problem(403, "insufficient_scope", "Forbidden", "The records:write scope is required.")
+        raise Problem(
+            403, "insufficient_scope", "Forbidden", "The records:write scope is required."
+        )
     role = principal.role_in(record.unit_id)
     if role is None:
         raise forbidden("Only the origin unit edits a record.")
@@ -171,8 +176,11 @@ def check_scope_change(principal: Principal, record: Record, new_scope: str) -> 
 
 def works_cases(principal: Principal) -> bool:
     """Whether the principal may see any case at all."""
-    return (principal.kind == "user" and bool(principal.memberships)
-            and not (principal.is_admin or principal.is_auditor))
+    return (
+        principal.kind == "user"
+        and bool(principal.memberships)
+        and not (principal.is_admin or principal.is_auditor)
+    )
 
 
 def supervised_unit_ids(principal: Principal) -> tuple[uuid.UUID, ...]:
@@ -187,8 +195,13 @@ async def review_unit_ids(
     supervised = supervised_unit_ids(principal)
     if not include_descendants or not supervised:
         return supervised
-    national = tuple((await session.scalars(
-        select(Unit.id).where(Unit.id.in_(supervised), Unit.kind == "national"))).all())
+    national = tuple(
+        (
+            await session.scalars(
+                select(Unit.id).where(Unit.id.in_(supervised), Unit.kind == "national")
+            )
+        ).all()
+    )
     return tuple(set(await units_below(session, national)) | set(supervised))
 
 

@@ -60,8 +60,9 @@ class Principal:
 
 
 # The operator at the command line: acts as a platform admin, holds no unit.
-SYSTEM = Principal(kind="system", id=None, name="cli", agency=None,
-                   platform_roles=frozenset({"admin"}))
+SYSTEM = Principal(
+    kind="system", id=None, name="cli", agency=None, platform_roles=frozenset({"admin"})
+)
 
 
 # One round trip per request: the account, its memberships, whether the token was
@@ -110,9 +111,11 @@ async def load_principal(
     except ValueError:
         return None
     if kind == "user":
-        row = (await session.execute(
-            _USER_SQL, {"id": ident, "jti": jti or "", "iat": issued_at or datetime.now(UTC)}
-        )).first()
+        row = (
+            await session.execute(
+                _USER_SQL, {"id": ident, "jti": jti or "", "iat": issued_at or datetime.now(UTC)}
+            )
+        ).first()
         if row is None or not row.is_active or row.revoked:
             return None
         return Principal(

@@ -41,9 +41,7 @@ def issue_access_token(settings: Settings, subject: str, scope: str) -> tuple[st
         "jti": uuid.uuid4().hex,
         "scope": scope,
     }
-    token = jwt.encode(
-        claims, settings.signing_key.get_secret_value(), algorithm=ALGORITHM
-    )
+    token = jwt.encode(claims, settings.signing_key.get_secret_value(), algorithm=ALGORITHM)
     return token, ttl
 
 
@@ -64,9 +62,15 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require_exp": True, "require_iat": True, "require_sub": True,
-                     "require_jti": True, "require_aud": True, "require_iss": True,
-                     "leeway": CLOCK_SKEW_SECONDS},
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_sub": True,
+                "require_jti": True,
+                "require_aud": True,
+                "require_iss": True,
+                "leeway": CLOCK_SKEW_SECONDS,
+            },
         )
     except (JOSEError, ValueError, TypeError, KeyError):
         return None
@@ -80,8 +84,13 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
         return None
     if iat > datetime.now(UTC).timestamp() + CLOCK_SKEW_SECONDS:
         return None
-    return AccessClaims(sub, jti, datetime.fromtimestamp(exp, UTC), frozenset(scope.split()),
-                        datetime.fromtimestamp(iat, UTC))
+    return AccessClaims(
+        sub,
+        jti,
+        datetime.fromtimestamp(exp, UTC),
+        frozenset(scope.split()),
+        datetime.fromtimestamp(iat, UTC),
+    )
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -34,7 +34,13 @@ TEAM_ROLES = ("lead", "member", "observer")
 TASK_STATUSES = ("todo", "doing", "done")
 QUANTITY_UNITS = ("kg", "g", "tablets", "doses", "plants")
 ASSET_CATEGORIES = (
-    "cash", "bank_account", "vehicle", "real_estate", "crypto", "luxury_goods", "other",
+    "cash",
+    "bank_account",
+    "vehicle",
+    "real_estate",
+    "crypto",
+    "luxury_goods",
+    "other",
 )
 
 
@@ -84,9 +90,7 @@ class CaseCustodian(Base):
     case_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
     )
-    unit_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("units.id"), primary_key=True, index=True
-    )
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"), primary_key=True, index=True)
     since: Mapped[datetime] = now_column()
 
 

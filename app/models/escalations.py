@@ -19,8 +19,12 @@ class Escalation(Base):
         CheckConstraint(in_list("priority", PRIORITIES), name="priority"),
         CheckConstraint(in_list("status", ESCALATION_STATUSES), name="status"),
         # One pending escalation per case, enforced by the database.
-        Index("uq_escalations_pending_case", "case_id", unique=True,
-              postgresql_where=text("status = 'pending'")),
+        Index(
+            "uq_escalations_pending_case",
+            "case_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index("ix_escalations_queue", "to_unit_id", "status", "priority_rank", "created_at"),
     )
 

@@ -22,11 +22,20 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, now_column, in_list, uuid_pk
+from app.models.base import Base, in_list, now_column, uuid_pk
 
 DRUG_TYPES = (
-    "herbal_cannabis", "cannabis_resin", "cannabis_plants", "cocaine", "crack", "heroin",
-    "amphetamine", "methamphetamine", "mdma", "synthetic_cathinones_nps", "other",
+    "herbal_cannabis",
+    "cannabis_resin",
+    "cannabis_plants",
+    "cocaine",
+    "crack",
+    "heroin",
+    "amphetamine",
+    "methamphetamine",
+    "mdma",
+    "synthetic_cathinones_nps",
+    "other",
 )
 SOURCE_RELIABILITY = ("A", "B", "C", "X")
 HANDLING_CODES = ("H0", "H1", "H2", "H3")

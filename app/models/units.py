@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, now_column, in_list, uuid_pk
+from app.models.base import Base, in_list, now_column, uuid_pk
 
 UNIT_KINDS = ("national", "pole", "antenne", "detachement", "cross")
 AGENCIES = ("police", "gendarmerie", "douane", "justice", "ofast")

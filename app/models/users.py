@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, now_column, in_list, uuid_pk
+from app.models.base import Base, in_list, now_column, uuid_pk
 
 UNIT_ROLES = ("officer", "supervisor", "analyst")
 PLATFORM_ROLES = ("admin", "auditor")

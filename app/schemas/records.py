@@ -17,8 +17,17 @@ from pydantic import (
 from app.schemas.entities import Entity
 
 DrugType = Literal[
-    "herbal_cannabis", "cannabis_resin", "cannabis_plants", "cocaine", "crack", "heroin",
-    "amphetamine", "methamphetamine", "mdma", "synthetic_cathinones_nps", "other",
+    "herbal_cannabis",
+    "cannabis_resin",
+    "cannabis_plants",
+    "cocaine",
+    "crack",
+    "heroin",
+    "amphetamine",
+    "methamphetamine",
+    "mdma",
+    "synthetic_cathinones_nps",
+    "other",
 ]
 Reliability = Literal["A", "B", "C", "X"]
 HandlingCode = Literal["H0", "H1", "H2", "H3"]

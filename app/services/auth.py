@@ -64,9 +64,7 @@ async def password_grant(
     session: AsyncSession, settings: Settings, username: str, password: str
 ) -> TokenGrant:
     """Sign a user in. Locked, disabled, unknown and wrong-password all answer alike."""
-    user = await session.scalar(
-        select(User).where(User.username == username).with_for_update()
-    )
+    user = await session.scalar(select(User).where(User.username == username).with_for_update())
     now = datetime.now(UTC)
     if user is None:
         verify_secret(None, password)

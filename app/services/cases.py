@@ -10,7 +10,6 @@ from sqlalchemy import (
     Select,
     delete,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -22,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import policy
 from app.auth.principal import Principal
+from app.concurrency import check_if_match
 from app.errors import Problem, invalid_field, not_found
-from app.pagination import decode_cursor, encode_cursor
 from app.models import (
     Arrest,
     AssetSeizure,
@@ -43,6 +42,7 @@ from app.models import (
     Unit,
     User,
 )
+from app.pagination import decode_cursor, encode_cursor
 from app.schemas.cases import (
     ArrestIn,
     AssetSeizureIn,
@@ -67,11 +67,18 @@ def _json(value: Any) -> Any:
     return str(value) if isinstance(value, uuid.UUID | datetime) else value
 
 
-def log(session: AsyncSession, principal: Principal, case: Case, action: str,
-        **details: Any) -> None:
+def log(
+    session: AsyncSession, principal: Principal, case: Case, action: str, **details: Any
+) -> None:
     """Add a line to the case's timeline."""
-    session.add(CaseEvent(case_id=case.id, actor=principal.name, action=action,
-                          details={k: _json(v) for k, v in details.items()}))
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            actor=principal.name,
+            action=action,
+            details={k: _json(v) for k, v in details.items()},
+        )
+    )
 
 
 async def unit_code(session: AsyncSession, unit_id: uuid.UUID) -> str:
@@ -79,10 +86,17 @@ async def unit_code(session: AsyncSession, unit_id: uuid.UUID) -> str:
 
 
 async def supervisors_of(session: AsyncSession, unit_id: uuid.UUID) -> list[uuid.UUID]:
-    return list((await session.scalars(
-        select(Membership.user_id).join(User, User.id == Membership.user_id)
-        .where(Membership.unit_id == unit_id, Membership.role == "supervisor", User.is_active)
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                select(Membership.user_id)
+                .join(User, User.id == Membership.user_id)
+                .where(
+                    Membership.unit_id == unit_id, Membership.role == "supervisor", User.is_active
+                )
+            )
+        ).all()
+    )
 
 
 async def _next_reference(session: AsyncSession, unit_id: uuid.UUID) -> str:
@@ -90,9 +104,11 @@ async def _next_reference(session: AsyncSession, unit_id: uuid.UUID) -> str:
     locked in one statement, so concurrent creations never share a number."""
     year = datetime.now(UTC).year
     number = await session.scalar(
-        insert(CaseCounter).values(unit_id=unit_id, year=year, last=1)
-        .on_conflict_do_update(index_elements=["unit_id", "year"],
-                               set_={"last": CaseCounter.last + 1})
+        insert(CaseCounter)
+        .values(unit_id=unit_id, year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=["unit_id", "year"], set_={"last": CaseCounter.last + 1}
+        )
         .returning(CaseCounter.last)
     )
     code = (await unit_code(session, unit_id)).replace("-", "")
@@ -119,23 +135,43 @@ async def create_case(session: AsyncSession, principal: Principal, body: CaseCre
     if body.lead_user_id:
         await _officer(session, lead, ["body", "lead_user_id"])
     case = Case(
-        id=uuid.uuid4(), reference=await _next_reference(session, unit_id), unit_id=unit_id,
-        lead_user_id=lead, title=body.title, summary=body.summary, priority=body.priority,
-        status="open", judicial_reference=body.judicial_reference, version=1,
+        id=uuid.uuid4(),
+        reference=await _next_reference(session, unit_id),
+        unit_id=unit_id,
+        lead_user_id=lead,
+        title=body.title,
+        summary=body.summary,
+        priority=body.priority,
+        status="open",
+        judicial_reference=body.judicial_reference,
+        version=1,
         created_by=principal.name,
     )
     session.add(case)
     await session.flush()
     session.add(CaseCustodian(case_id=case.id, unit_id=unit_id))
     session.add(CaseMember(case_id=case.id, user_id=lead, role="lead", added_by=principal.name))
-    log(session, principal, case, "created", reference=case.reference, title=case.title,
-        priority=case.priority, unit=await unit_code(session, unit_id))
+    log(
+        session,
+        principal,
+        case,
+        "created",
+        reference=case.reference,
+        title=case.title,
+        priority=case.priority,
+        unit=await unit_code(session, unit_id),
+    )
     await session.flush()
     await session.refresh(case, ["created_at", "updated_at"])
     if lead != principal.id:
-        await notifications.notify(session, [lead], "case_assigned",
-                                   f"Vous êtes chef d'enquête du dossier {case.reference}",
-                                   case.title, case_id=case.id)
+        await notifications.notify(
+            session,
+            [lead],
+            "case_assigned",
+            f"Vous êtes chef d'enquête du dossier {case.reference}",
+            case.title,
+            case_id=case.id,
+        )
     return case
 
 
@@ -143,32 +179,22 @@ async def get_case(session: AsyncSession, principal: Principal, case_id: uuid.UU
     return await policy.visible_case(session, principal, case_id)
 
 
-def etag(case: Case) -> str:
-    return f'"{case.version}"'
-
-
-def _check_if_match(case: Case, if_match: str | None) -> None:
-    if if_match is None:
-        raise Problem(428, "precondition_required", "Precondition required",
-                      "Send If-Match with the case's current ETag to change it.")
-    if "*" not in {t.strip() for t in if_match.split(",")} and etag(case) not in {
-        t.strip() for t in if_match.split(",")
-    }:
-        raise Problem(412, "precondition_failed", "Precondition failed",
-                      "The case changed since you read it; fetch it again and retry.")
-
-
 def _touch(case: Case) -> None:
     case.version += 1
     case.updated_at = datetime.now(UTC)
 
 
-async def update_case(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                      body: CaseUpdate, if_match: str | None) -> Case:
+async def update_case(
+    session: AsyncSession,
+    principal: Principal,
+    case_id: uuid.UUID,
+    body: CaseUpdate,
+    if_match: str | None,
+) -> Case:
     """Change a case's fields (If-Match required); the timeline keeps before and after."""
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
-    _check_if_match(case, if_match)
+    check_if_match(case.version, if_match, "case")
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k in EDITABLE}
     if changes.get("lead_user_id"):
         await policy.check_case_lead(session, principal, case)
@@ -186,23 +212,41 @@ async def update_case(session: AsyncSession, principal: Principal, case_id: uuid
         log(session, principal, case, "updated", **diff)
         if "lead_user_id" in diff:
             # The former lead stays on the team as a member, without the lead's powers.
-            await session.execute(update(CaseMember).where(
-                CaseMember.case_id == case.id,
-                CaseMember.user_id == uuid.UUID(diff["lead_user_id"]["before"]),
-                CaseMember.role == "lead").values(role="member"))
+            await session.execute(
+                update(CaseMember)
+                .where(
+                    CaseMember.case_id == case.id,
+                    CaseMember.user_id == uuid.UUID(diff["lead_user_id"]["before"]),
+                    CaseMember.role == "lead",
+                )
+                .values(role="member")
+            )
             await _upsert_member(session, principal, case, case.lead_user_id, "lead", None)
             await sync_grants(session, case)
     await session.flush()
     return case
 
 
-async def _upsert_member(session: AsyncSession, principal: Principal, case: Case,
-                         user_id: uuid.UUID, role: str, expires_at: datetime | None) -> None:
+async def _upsert_member(
+    session: AsyncSession,
+    principal: Principal,
+    case: Case,
+    user_id: uuid.UUID,
+    role: str,
+    expires_at: datetime | None,
+) -> None:
     await session.execute(
-        insert(CaseMember).values(case_id=case.id, user_id=user_id, role=role,
-                                  expires_at=expires_at, added_by=principal.name)
-        .on_conflict_do_update(index_elements=["case_id", "user_id"],
-                               set_={"role": role, "expires_at": expires_at})
+        insert(CaseMember)
+        .values(
+            case_id=case.id,
+            user_id=user_id,
+            role=role,
+            expires_at=expires_at,
+            added_by=principal.name,
+        )
+        .on_conflict_do_update(
+            index_elements=["case_id", "user_id"], set_={"role": role, "expires_at": expires_at}
+        )
     )
 
 
@@ -210,57 +254,98 @@ async def sync_grants(session: AsyncSession, case: Case) -> None:
     """Recompute the record grants this case gives: every linked record to every unit that
     has held custody and to every team member (until their expiry). Grants carry no
     consent, so the policy keeps H2 and other agencies' `agency` records withheld."""
-    await session.execute(delete(RecordGrant).where(
-        RecordGrant.source_id == case.id, RecordGrant.reason.in_(("case_custody", "case_team"))))
+    await session.execute(
+        delete(RecordGrant).where(
+            RecordGrant.source_id == case.id, RecordGrant.reason.in_(("case_custody", "case_team"))
+        )
+    )
     linked = select(CaseRecord.record_id).where(CaseRecord.case_id == case.id).subquery()
-    await session.execute(insert(RecordGrant).from_select(
-        ["id", "record_id", "unit_id", "reason", "source_id", "consented"],
-        select(func.gen_random_uuid(), linked.c.record_id, CaseCustodian.unit_id,
-               literal_column("'case_custody'"), literal_column(f"'{case.id}'::uuid"),
-               literal_column("false"))
-        .select_from(linked).join(CaseCustodian, CaseCustodian.case_id == case.id),
-    ))
-    await session.execute(insert(RecordGrant).from_select(
-        ["id", "record_id", "user_id", "reason", "source_id", "consented", "expires_at"],
-        select(func.gen_random_uuid(), linked.c.record_id, CaseMember.user_id,
-               literal_column("'case_team'"), literal_column(f"'{case.id}'::uuid"),
-               literal_column("false"), CaseMember.expires_at)
-        .select_from(linked).join(CaseMember, CaseMember.case_id == case.id),
-    ))
+    await session.execute(
+        insert(RecordGrant).from_select(
+            ["id", "record_id", "unit_id", "reason", "source_id", "consented"],
+            select(
+                func.gen_random_uuid(),
+                linked.c.record_id,
+                CaseCustodian.unit_id,
+                literal_column("'case_custody'"),
+                literal_column(f"'{case.id}'::uuid"),
+                literal_column("false"),
+            )
+            .select_from(linked)
+            .join(CaseCustodian, CaseCustodian.case_id == case.id),
+        )
+    )
+    await session.execute(
+        insert(RecordGrant).from_select(
+            ["id", "record_id", "user_id", "reason", "source_id", "consented", "expires_at"],
+            select(
+                func.gen_random_uuid(),
+                linked.c.record_id,
+                CaseMember.user_id,
+                literal_column("'case_team'"),
+                literal_column(f"'{case.id}'::uuid"),
+                literal_column("false"),
+                CaseMember.expires_at,
+            )
+            .select_from(linked)
+            .join(CaseMember, CaseMember.case_id == case.id),
+        )
+    )
 
 
-async def put_member(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                     user_id: uuid.UUID, body: TeamMemberIn) -> None:
+async def put_member(
+    session: AsyncSession,
+    principal: Principal,
+    case_id: uuid.UUID,
+    user_id: uuid.UUID,
+    body: TeamMemberIn,
+) -> None:
     """Add a team member from any unit (or change their role or expiry)."""
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_lead(session, principal, case)
     policy.check_case_open(case)
     user = await _officer(session, user_id, ["path", "user_id"])
     if user_id == case.lead_user_id and (body.role != "lead" or body.expires_at is not None):
-        raise invalid_field(["body", "role"],
-                            "the case lead stays lead without expiry; name another lead first")
+        raise invalid_field(
+            ["body", "role"], "the case lead stays lead without expiry; name another lead first"
+        )
     await _upsert_member(session, principal, case, user_id, body.role, body.expires_at)
-    log(session, principal, case, "team_member_set", user=user.username, role=body.role,
-        expires_at=body.expires_at)
+    log(
+        session,
+        principal,
+        case,
+        "team_member_set",
+        user=user.username,
+        role=body.role,
+        expires_at=body.expires_at,
+    )
     _touch(case)
     await sync_grants(session, case)
     if user_id != principal.id:
-        await notifications.notify(session, [user_id], "case_assigned",
-                                   f"Vous êtes ajouté à l'équipe du dossier {case.reference}",
-                                   f"{case.title} — rôle : {body.role}", case_id=case.id)
+        await notifications.notify(
+            session,
+            [user_id],
+            "case_assigned",
+            f"Vous êtes ajouté à l'équipe du dossier {case.reference}",
+            f"{case.title} — rôle : {body.role}",
+            case_id=case.id,
+        )
 
 
-async def remove_member(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                        user_id: uuid.UUID) -> None:
+async def remove_member(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_lead(session, principal, case)
     policy.check_case_open(case)
     if user_id == case.lead_user_id:
-        raise Problem(409, "lead_required", "Conflict",
-                      "The lead stays on the team; name another lead first.")
+        raise Problem(
+            409, "lead_required", "Conflict", "The lead stays on the team; name another lead first."
+        )
     username = await session.scalar(select(User.username).where(User.id == user_id))
-    result = await session.execute(delete(CaseMember).where(
-        CaseMember.case_id == case.id, CaseMember.user_id == user_id))
+    result = await session.execute(
+        delete(CaseMember).where(CaseMember.case_id == case.id, CaseMember.user_id == user_id)
+    )
     if result.rowcount == 0:
         raise not_found("team member")
     log(session, principal, case, "team_member_removed", user=username)
@@ -268,8 +353,9 @@ async def remove_member(session: AsyncSession, principal: Principal, case_id: uu
     await sync_grants(session, case)
 
 
-async def link_record(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                      record_id: uuid.UUID) -> None:
+async def link_record(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, record_id: uuid.UUID
+) -> None:
     """Link a record the caller can read; the case's units and team then see it through
     grants, unless its handling withholds it."""
     case = await policy.visible_case(session, principal, case_id, for_update=True)
@@ -285,34 +371,47 @@ async def link_record(session: AsyncSession, principal: Principal, case_id: uuid
     await sync_grants(session, case)
 
 
-async def linked_records(session: AsyncSession, principal: Principal,
-                         case: Case) -> list[LinkedRecord]:
+async def linked_records(
+    session: AsyncSession, principal: Principal, case: Case
+) -> list[LinkedRecord]:
     """The case's records as the caller may see them: a summary, or a placeholder naming
     only the origin unit when the record's handling withholds it from the caller."""
-    rows = (await session.execute(
-        select(CaseRecord.record_id, Unit.code)
-        .join(Record, Record.id == CaseRecord.record_id)
-        .join(Unit, Unit.id == Record.unit_id)
-        .where(CaseRecord.case_id == case.id).order_by(CaseRecord.linked_at)
-    )).all()
-    visible = {s.id: s for s in await summaries(
-        session, principal, [record_id for record_id, _ in rows])}
+    rows = (
+        await session.execute(
+            select(CaseRecord.record_id, Unit.code)
+            .join(Record, Record.id == CaseRecord.record_id)
+            .join(Unit, Unit.id == Record.unit_id)
+            .where(CaseRecord.case_id == case.id)
+            .order_by(CaseRecord.linked_at)
+        )
+    ).all()
+    visible = {
+        s.id: s for s in await summaries(session, principal, [record_id for record_id, _ in rows])
+    }
     return [
         LinkedRecord(record_id=rid, withheld=False, unit_code=code, record=visible[rid])
-        if rid in visible else
-        LinkedRecord(record_id=rid, withheld=True, unit_code=code,
-                     message=f"Retenu par {code} : demandez l'accès")
+        if rid in visible
+        else LinkedRecord(
+            record_id=rid,
+            withheld=True,
+            unit_code=code,
+            message=f"Retenu par {code} : demandez l'accès",
+        )
         for rid, code in rows
     ]
 
 
-async def add_entity(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                     entity: Entity) -> CaseEntity:
+async def add_entity(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, entity: Entity
+) -> CaseEntity:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
-    item = CaseEntity(case_id=case.id, data=entity.model_dump(mode="json", exclude_none=True),
-                      selectors=[f"{t}:{v}" for t, v in selectors(entity)],
-                      added_by=principal.name)
+    item = CaseEntity(
+        case_id=case.id,
+        data=entity.model_dump(mode="json", exclude_none=True),
+        selectors=[f"{t}:{v}" for t, v in selectors(entity)],
+        added_by=principal.name,
+    )
     session.add(item)
     await session.flush()
     await session.refresh(item, ["created_at"])
@@ -325,42 +424,78 @@ async def _check_assignee(session: AsyncSession, case: Case, user_id: uuid.UUID 
     """An assignee must be able to see the case: custody unit member or team member."""
     if user_id is None:
         return
-    in_unit = await session.scalar(select(Membership.user_id).where(
-        Membership.user_id == user_id, Membership.unit_id == case.unit_id))
-    on_team = await session.scalar(select(CaseMember.user_id).where(
-        CaseMember.case_id == case.id, CaseMember.user_id == user_id,
-        or_(CaseMember.expires_at.is_(None), CaseMember.expires_at > func.now())))
+    in_unit = await session.scalar(
+        select(Membership.user_id).where(
+            Membership.user_id == user_id, Membership.unit_id == case.unit_id
+        )
+    )
+    on_team = await session.scalar(
+        select(CaseMember.user_id).where(
+            CaseMember.case_id == case.id,
+            CaseMember.user_id == user_id,
+            or_(CaseMember.expires_at.is_(None), CaseMember.expires_at > func.now()),
+        )
+    )
     if in_unit is None and on_team is None:
-        raise invalid_field(["body", "assignee_id"],
-                            "not a member of the custody unit or of the case team")
+        raise invalid_field(
+            ["body", "assignee_id"], "not a member of the custody unit or of the case team"
+        )
 
 
-async def add_task(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                   body: TaskIn) -> CaseTask:
+async def add_task(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: TaskIn
+) -> CaseTask:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
     await _check_assignee(session, case, body.assignee_id)
-    task = CaseTask(case_id=case.id, title=body.title, assignee_id=body.assignee_id,
-                    due_on=body.due_on, status="todo", created_by=principal.name)
+    task = CaseTask(
+        case_id=case.id,
+        title=body.title,
+        assignee_id=body.assignee_id,
+        due_on=body.due_on,
+        status="todo",
+        created_by=principal.name,
+    )
     session.add(task)
     await session.flush()
     await session.refresh(task, ["created_at", "updated_at"])
-    log(session, principal, case, "task_added", task_id=task.id, title=task.title,
-        assignee_id=task.assignee_id, due_on=str(task.due_on) if task.due_on else None)
+    log(
+        session,
+        principal,
+        case,
+        "task_added",
+        task_id=task.id,
+        title=task.title,
+        assignee_id=task.assignee_id,
+        due_on=str(task.due_on) if task.due_on else None,
+    )
     _touch(case)
     if task.assignee_id and task.assignee_id != principal.id:
-        await notifications.notify(session, [task.assignee_id], "task_assigned",
-                                   f"Tâche assignée — dossier {case.reference}", task.title,
-                                   case_id=case.id)
+        await notifications.notify(
+            session,
+            [task.assignee_id],
+            "task_assigned",
+            f"Tâche assignée — dossier {case.reference}",
+            task.title,
+            case_id=case.id,
+        )
     return task
 
 
-async def update_task(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                      task_id: uuid.UUID, body: TaskUpdate) -> CaseTask:
+async def update_task(
+    session: AsyncSession,
+    principal: Principal,
+    case_id: uuid.UUID,
+    task_id: uuid.UUID,
+    body: TaskUpdate,
+) -> CaseTask:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
-    task = await session.scalar(select(CaseTask).where(
-        CaseTask.id == task_id, CaseTask.case_id == case.id).with_for_update())
+    task = await session.scalar(
+        select(CaseTask)
+        .where(CaseTask.id == task_id, CaseTask.case_id == case.id)
+        .with_for_update()
+    )
     if task is None:
         raise not_found("task")
     changes = body.model_dump(exclude_unset=True)
@@ -375,21 +510,35 @@ async def update_task(session: AsyncSession, principal: Principal, case_id: uuid
             setattr(task, field, value)
     if diff:
         task.updated_at = datetime.now(UTC)
-        log(session, principal, case, "task_changed", task_id=task.id, **{
-            k: {kk: str(vv) if vv is not None else None for kk, vv in v.items()}
-            for k, v in diff.items()})
+        log(
+            session,
+            principal,
+            case,
+            "task_changed",
+            task_id=task.id,
+            **{
+                k: {kk: str(vv) if vv is not None else None for kk, vv in v.items()}
+                for k, v in diff.items()
+            },
+        )
         _touch(case)
         told = {task.assignee_id} - {None, principal.id}
         if told:
-            await notifications.notify(session, told, "task_changed",
-                                       f"Tâche modifiée — dossier {case.reference}", task.title,
-                                       case_id=case.id)
+            await notifications.notify(
+                session,
+                told,
+                "task_changed",
+                f"Tâche modifiée — dossier {case.reference}",
+                task.title,
+                case_id=case.id,
+            )
     await session.flush()
     return task
 
 
-async def add_note(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                   body: str) -> CaseNote:
+async def add_note(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: str
+) -> CaseNote:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
     note = CaseNote(case_id=case.id, body=body, author=principal.name)
@@ -401,44 +550,71 @@ async def add_note(session: AsyncSession, principal: Principal, case_id: uuid.UU
     return note
 
 
-async def add_drug_seizure(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                           body: DrugSeizureIn) -> DrugSeizure:
+async def add_drug_seizure(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: DrugSeizureIn
+) -> DrugSeizure:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
     seizure = DrugSeizure(case_id=case.id, created_by=principal.name, **body.model_dump())
     session.add(seizure)
     await session.flush()
-    log(session, principal, case, "drug_seizure_added", seizure_id=seizure.id,
-        substance=seizure.substance, quantity=str(seizure.quantity), unit=seizure.quantity_unit)
+    log(
+        session,
+        principal,
+        case,
+        "drug_seizure_added",
+        seizure_id=seizure.id,
+        substance=seizure.substance,
+        quantity=str(seizure.quantity),
+        unit=seizure.quantity_unit,
+    )
     _touch(case)
     return seizure
 
 
-async def add_asset_seizure(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                            body: AssetSeizureIn) -> AssetSeizure:
+async def add_asset_seizure(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: AssetSeizureIn
+) -> AssetSeizure:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
     seizure = AssetSeizure(case_id=case.id, created_by=principal.name, **body.model_dump())
     session.add(seizure)
     await session.flush()
-    log(session, principal, case, "asset_seizure_added", seizure_id=seizure.id,
-        category=seizure.category, estimated_value_eur=str(seizure.estimated_value_eur))
+    log(
+        session,
+        principal,
+        case,
+        "asset_seizure_added",
+        seizure_id=seizure.id,
+        category=seizure.category,
+        estimated_value_eur=str(seizure.estimated_value_eur),
+    )
     _touch(case)
     return seizure
 
 
-async def add_arrest(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                     body: ArrestIn) -> Arrest:
+async def add_arrest(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: ArrestIn
+) -> Arrest:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_work(session, principal, case)
     if body.person_entity_ids:
-        persons = set((await session.scalars(select(CaseEntity.id).where(
-            CaseEntity.case_id == case.id, CaseEntity.id.in_(body.person_entity_ids),
-            CaseEntity.data["kind"].astext == "person"))).all())
+        persons = set(
+            (
+                await session.scalars(
+                    select(CaseEntity.id).where(
+                        CaseEntity.case_id == case.id,
+                        CaseEntity.id.in_(body.person_entity_ids),
+                        CaseEntity.data["kind"].astext == "person",
+                    )
+                )
+            ).all()
+        )
         missing = [i for i, e in enumerate(body.person_entity_ids) if e not in persons]
         if missing:
-            raise invalid_field(["body", "person_entity_ids", missing[0]],
-                                "not a person entity of this case")
+            raise invalid_field(
+                ["body", "person_entity_ids", missing[0]], "not a person entity of this case"
+            )
     arrest = Arrest(case_id=case.id, created_by=principal.name, **body.model_dump())
     session.add(arrest)
     await session.flush()
@@ -447,13 +623,15 @@ async def add_arrest(session: AsyncSession, principal: Principal, case_id: uuid.
     return arrest
 
 
-async def close_case(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                     outcome: str, note: str) -> Case:
+async def close_case(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, outcome: str, note: str
+) -> Case:
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     await policy.check_case_lead(session, principal, case)
     if case.status != "open":
-        raise Problem(409, "case_not_open", "Conflict",
-                      f"A case that is {case.status} cannot be closed.")
+        raise Problem(
+            409, "case_not_open", "Conflict", f"A case that is {case.status} cannot be closed."
+        )
     case.status, case.outcome, case.outcome_note = "closed", outcome, note
     log(session, principal, case, "closed", outcome=outcome, note=note)
     _touch(case)
@@ -476,62 +654,92 @@ async def reopen_case(session: AsyncSession, principal: Principal, case_id: uuid
 async def move_custody(session: AsyncSession, case: Case, to_unit_id: uuid.UUID) -> None:
     """Custody moves; the earlier custody units keep access (they stay custodians)."""
     case.unit_id = to_unit_id
-    await session.execute(insert(CaseCustodian).values(case_id=case.id, unit_id=to_unit_id)
-                          .on_conflict_do_nothing())
+    await session.execute(
+        insert(CaseCustodian).values(case_id=case.id, unit_id=to_unit_id).on_conflict_do_nothing()
+    )
     await sync_grants(session, case)
 
 
-async def delegate(session: AsyncSession, principal: Principal, case_id: uuid.UUID,
-                   to_unit_id: uuid.UUID, note: str) -> Case:
+async def delegate(
+    session: AsyncSession,
+    principal: Principal,
+    case_id: uuid.UUID,
+    to_unit_id: uuid.UUID,
+    note: str,
+) -> Case:
     """Hand a case down to a unit below the custody unit."""
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     policy.check_custody_supervisor(principal, case)
     if case.status != "open":
-        raise Problem(409, "case_not_open", "Conflict", f"A case that is {case.status} "
-                      "cannot be delegated.")
+        raise Problem(
+            409, "case_not_open", "Conflict", f"A case that is {case.status} cannot be delegated."
+        )
     below = await policy.units_below(session, (case.unit_id,))
     if to_unit_id == case.unit_id or to_unit_id not in below:
         raise invalid_field(["body", "to_unit_id"], "not a unit below the custody unit")
     before = await unit_code(session, case.unit_id)
     await move_custody(session, case, to_unit_id)
     after = await unit_code(session, to_unit_id)
-    log(session, principal, case, "delegated", unit={"before": before, "after": after},
-        note=note)
+    log(session, principal, case, "delegated", unit={"before": before, "after": after}, note=note)
     _touch(case)
     await session.flush()
-    await notifications.notify(session, await supervisors_of(session, to_unit_id),
-                               "case_delegated", f"Dossier {case.reference} délégué à {after}",
-                               case.title, case_id=case.id)
+    await notifications.notify(
+        session,
+        await supervisors_of(session, to_unit_id),
+        "case_delegated",
+        f"Dossier {case.reference} délégué à {after}",
+        case.title,
+        case_id=case.id,
+    )
     return case
 
 
-async def timeline(session: AsyncSession, principal: Principal,
-                   case_id: uuid.UUID) -> list[CaseEvent]:
+async def timeline(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID
+) -> list[CaseEvent]:
     case = await policy.visible_case(session, principal, case_id)
-    return list((await session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id == case.id)
-        .order_by(CaseEvent.seq)
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+            )
+        ).all()
+    )
 
 
 async def detail(session: AsyncSession, principal: Principal, case: Case) -> dict[str, Any]:
     """Everything shown on a case the caller may see."""
+
     def of(model):
         return select(model).where(model.case_id == case.id).order_by(model.created_at)
 
-    team = (await session.execute(
-        select(CaseMember, User.username).join(User, User.id == CaseMember.user_id)
-        .where(CaseMember.case_id == case.id).order_by(CaseMember.added_at)
-    )).all()
+    team = (
+        await session.execute(
+            select(CaseMember, User.username)
+            .join(User, User.id == CaseMember.user_id)
+            .where(CaseMember.case_id == case.id)
+            .order_by(CaseMember.added_at)
+        )
+    ).all()
     now = datetime.now(UTC)
     return {
         **(await case_summaries(session, [case]))[0].model_dump(),
-        "summary": case.summary, "judicial_reference": case.judicial_reference,
-        "outcome": case.outcome, "outcome_note": case.outcome_note, "version": case.version,
+        "summary": case.summary,
+        "judicial_reference": case.judicial_reference,
+        "outcome": case.outcome,
+        "outcome_note": case.outcome_note,
+        "version": case.version,
         "created_by": case.created_by,
-        "team": [{"user_id": m.user_id, "username": name, "role": m.role,
-                  "expires_at": m.expires_at,
-                  "active": m.expires_at is None or m.expires_at > now} for m, name in team],
+        "team": [
+            {
+                "user_id": m.user_id,
+                "username": name,
+                "role": m.role,
+                "expires_at": m.expires_at,
+                "active": m.expires_at is None or m.expires_at > now,
+            }
+            for m, name in team
+        ],
         "records": await linked_records(session, principal, case),
         "entities": (await session.scalars(of(CaseEntity))).all(),
         "tasks": (await session.scalars(of(CaseTask))).all(),
@@ -543,19 +751,47 @@ async def detail(session: AsyncSession, principal: Principal, case: Case) -> dic
 
 
 async def case_summaries(session: AsyncSession, cases: list[Case]) -> list[CaseSummary]:
-    units = dict((await session.execute(select(Unit.id, Unit.code).where(
-        Unit.id.in_({c.unit_id for c in cases})))).all())
-    leads = dict((await session.execute(select(User.id, User.username).where(
-        User.id.in_({c.lead_user_id for c in cases})))).all())
-    return [CaseSummary(id=c.id, reference=c.reference, title=c.title, priority=c.priority,
-                        status=c.status, unit_id=c.unit_id, unit_code=units[c.unit_id],
-                        lead=leads[c.lead_user_id], created_at=c.created_at,
-                        updated_at=c.updated_at) for c in cases]
+    units = dict(
+        (
+            await session.execute(
+                select(Unit.id, Unit.code).where(Unit.id.in_({c.unit_id for c in cases}))
+            )
+        ).all()
+    )
+    leads = dict(
+        (
+            await session.execute(
+                select(User.id, User.username).where(User.id.in_({c.lead_user_id for c in cases}))
+            )
+        ).all()
+    )
+    return [
+        CaseSummary(
+            id=c.id,
+            reference=c.reference,
+            title=c.title,
+            priority=c.priority,
+            status=c.status,
+            unit_id=c.unit_id,
+            unit_code=units[c.unit_id],
+            lead=leads[c.lead_user_id],
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+        )
+        for c in cases
+    ]
 
 
 async def search_cases(
-    session: AsyncSession, principal: Principal, *, q: str | None, status: str | None,
-    priority: str | None, unit_id: uuid.UUID | None, limit: int, cursor: str | None,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    q: str | None,
+    status: str | None,
+    priority: str | None,
+    unit_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[Case], str | None]:
     """Visible cases, most recently created first, by cursor; `q` matches the reference
     or the title (case-insensitive)."""
@@ -570,18 +806,17 @@ async def search_cases(
     if unit_id:
         query = query.where(Case.unit_id == unit_id)
     if cursor:
-        created, last_id = decode_cursor(cursor, {"t": str, "i": str})
-        try:
-            position = (datetime.fromisoformat(created), uuid.UUID(last_id))
-        except ValueError as exc:
-            raise invalid_field(["query", "cursor"], "not a cursor this service gave") from exc
-        query = query.where(
-            tuple_(Case.created_at, Case.id) < tuple_(literal(position[0]), literal(position[1]))
-        )
-    rows = list((await session.scalars(
-        query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1))).all())
+        position = decode_cursor(cursor, {"t": datetime, "i": uuid.UUID})
+        query = query.where(tuple_(Case.created_at, Case.id) < tuple_(*position))
+    rows = list(
+        (
+            await session.scalars(
+                query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)
+            )
+        ).all()
+    )
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "i": str(last.id)})
+        next_cursor = encode_cursor({"t": last.created_at, "i": last.id})
     return rows[:limit], next_cursor

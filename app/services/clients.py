@@ -26,7 +26,10 @@ async def list_clients(session: AsyncSession, principal: Principal) -> list[Serv
 
 
 async def get_client(
-    session: AsyncSession, principal: Principal, *, id: uuid.UUID | None = None,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    id: uuid.UUID | None = None,
     client_id: str | None = None,
 ) -> ServiceClient:
     _require_admin(principal)

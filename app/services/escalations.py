@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, and_, literal, or_, select, tuple_
+from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -33,16 +33,22 @@ async def _ancestors(session: AsyncSession, unit_id: uuid.UUID) -> list[uuid.UUI
 
 
 async def escalate(
-    session: AsyncSession, principal: Principal, settings: Settings, case_id: uuid.UUID,
-    to_unit_id: uuid.UUID | None, justification: str, priority: str,
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    case_id: uuid.UUID,
+    to_unit_id: uuid.UUID | None,
+    justification: str,
+    priority: str,
 ) -> Escalation:
     """A supervisor of the custody unit asks a unit above (by default the parent) to take
     the case; one pending escalation per case."""
     case = await policy.visible_case(session, principal, case_id, for_update=True)
     policy.check_custody_supervisor(principal, case)
     if case.status != "open":
-        raise Problem(409, "case_not_open", "Conflict",
-                      f"A case that is {case.status} cannot be escalated.")
+        raise Problem(
+            409, "case_not_open", "Conflict", f"A case that is {case.status} cannot be escalated."
+        )
     above = await _ancestors(session, case.unit_id)
     if not above:
         raise invalid_field(["body", "to_unit_id"], "the custody unit has no unit above it")
@@ -51,9 +57,15 @@ async def escalate(
         raise invalid_field(["body", "to_unit_id"], "not a unit above the custody unit")
     now = datetime.now(UTC)
     escalation = Escalation(
-        id=uuid.uuid4(), case_id=case.id, from_unit_id=case.unit_id, to_unit_id=target,
-        requested_by=principal.name, justification=justification, priority=priority,
-        priority_rank=PRIORITY_RANK[priority], status="pending",
+        id=uuid.uuid4(),
+        case_id=case.id,
+        from_unit_id=case.unit_id,
+        to_unit_id=target,
+        requested_by=principal.name,
+        justification=justification,
+        priority=priority,
+        priority_rank=PRIORITY_RANK[priority],
+        status="pending",
         due_at=now + timedelta(hours=settings.review_hours(priority)),
     )
     session.add(escalation)
@@ -61,25 +73,42 @@ async def escalate(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Problem(409, "escalation_pending", "Conflict",
-                      "This case already has a pending escalation.") from exc
+        raise Problem(
+            409, "escalation_pending", "Conflict", "This case already has a pending escalation."
+        ) from exc
     case.status = "escalated"
     case.version += 1
     case.updated_at = now
     target_code = await unit_code(session, target)
-    log(session, principal, case, "escalated", escalation_id=escalation.id, to_unit=target_code,
-        priority=priority, justification=justification)
+    log(
+        session,
+        principal,
+        case,
+        "escalated",
+        escalation_id=escalation.id,
+        to_unit=target_code,
+        priority=priority,
+        justification=justification,
+    )
     await session.flush()
     await session.refresh(escalation, ["created_at"])
     await notifications.notify(
-        session, await supervisors_of(session, target), "escalation_requested",
+        session,
+        await supervisors_of(session, target),
+        "escalation_requested",
         f"Escalade du dossier {case.reference} vers {target_code}",
-        f"{case.title} — priorité {priority}", case_id=case.id, escalation_id=escalation.id)
+        f"{case.title} — priorité {priority}",
+        case_id=case.id,
+        escalation_id=escalation.id,
+    )
     return escalation
 
 
 async def decide(
-    session: AsyncSession, principal: Principal, escalation_id: uuid.UUID, decision: str,
+    session: AsyncSession,
+    principal: Principal,
+    escalation_id: uuid.UUID,
+    decision: str,
     note: str,
 ) -> Escalation:
     """A supervisor of the target unit accepts (custody moves up; the origin keeps access),
@@ -93,32 +122,49 @@ async def decide(
     if escalation.status != "pending" and principal.role_in(escalation.to_unit_id) == "supervisor":
         # A concurrent decision won; its return or decline may have hidden the case from
         # this supervisor of the target unit, who still hears 409 rather than 404.
-        raise Problem(409, "already_decided", "Conflict",
-                      f"This escalation was already {escalation.status}.")
+        raise Problem(
+            409, "already_decided", "Conflict", f"This escalation was already {escalation.status}."
+        )
     case = await policy.visible_case(session, principal, escalation.case_id, for_update=True)
     policy.check_decides(principal, escalation)
     if escalation.status != "pending":
-        raise Problem(409, "already_decided", "Conflict",
-                      f"This escalation was already {escalation.status}.")
+        raise Problem(
+            409, "already_decided", "Conflict", f"This escalation was already {escalation.status}."
+        )
     now = datetime.now(UTC)
     escalation.status = DECISIONS[decision]
     escalation.decided_by, escalation.decision_note, escalation.decided_at = (
-        principal.name, note, now)
+        principal.name,
+        note,
+        now,
+    )
     case.status = "open"
     case.version += 1
     case.updated_at = now
     if decision == "accept":
         await move_custody(session, case, escalation.to_unit_id)
     target_code = await unit_code(session, escalation.to_unit_id)
-    log(session, principal, case, f"escalation_{escalation.status}",
-        escalation_id=escalation.id, by_unit=target_code, note=note)
+    log(
+        session,
+        principal,
+        case,
+        f"escalation_{escalation.status}",
+        escalation_id=escalation.id,
+        by_unit=target_code,
+        note=note,
+    )
     await session.flush()
     told = set(await supervisors_of(session, escalation.from_unit_id))
     verdict = {"accept": "acceptée", "return": "renvoyée pour complément", "decline": "refusée"}
     await notifications.notify(
-        session, told, "escalation_decided",
-        f"Escalade du dossier {case.reference} {verdict[decision]} par {target_code}", note,
-        case_id=case.id, escalation_id=escalation.id)
+        session,
+        told,
+        "escalation_decided",
+        f"Escalade du dossier {case.reference} {verdict[decision]} par {target_code}",
+        note,
+        case_id=case.id,
+        escalation_id=escalation.id,
+    )
     return escalation
 
 
@@ -136,18 +182,35 @@ def escalation_out(row) -> EscalationOut:
     e, reference, title, from_code, to_code = row
     now = datetime.now(UTC)
     return EscalationOut(
-        id=e.id, case_id=e.case_id, case_reference=reference, case_title=title,
-        from_unit_id=e.from_unit_id, from_unit_code=from_code, to_unit_id=e.to_unit_id,
-        to_unit_code=to_code, requested_by=e.requested_by, justification=e.justification,
-        priority=e.priority, status=e.status, created_at=e.created_at, due_at=e.due_at,
-        overdue=e.status == "pending" and e.due_at < now, decided_by=e.decided_by,
-        decision_note=e.decision_note, decided_at=e.decided_at,
+        id=e.id,
+        case_id=e.case_id,
+        case_reference=reference,
+        case_title=title,
+        from_unit_id=e.from_unit_id,
+        from_unit_code=from_code,
+        to_unit_id=e.to_unit_id,
+        to_unit_code=to_code,
+        requested_by=e.requested_by,
+        justification=e.justification,
+        priority=e.priority,
+        status=e.status,
+        created_at=e.created_at,
+        due_at=e.due_at,
+        overdue=e.status == "pending" and e.due_at < now,
+        decided_by=e.decided_by,
+        decision_note=e.decision_note,
+        decided_at=e.decided_at,
     )
 
 
 async def queue(
-    session: AsyncSession, principal: Principal, *, status: str | None,
-    include_descendants: bool, limit: int, cursor: str | None,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    include_descendants: bool,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[EscalationOut], str | None]:
     """Escalations addressed to the units the caller supervises (with
     `include_descendants`, for national supervisors, to every unit below) and those sent
@@ -155,36 +218,40 @@ async def queue(
     if not policy.works_cases(principal):
         return [], None
     reviewers = await policy.review_unit_ids(
-        session, principal, include_descendants=include_descendants)
-    query = select(Escalation).where(or_(
-        Escalation.to_unit_id.in_(reviewers), Escalation.from_unit_id.in_(principal.unit_ids)))
+        session, principal, include_descendants=include_descendants
+    )
+    query = select(Escalation).where(
+        or_(Escalation.to_unit_id.in_(reviewers), Escalation.from_unit_id.in_(principal.unit_ids))
+    )
     if status:
         query = query.where(Escalation.status == status)
     if cursor:
-        rank, created, last_id = decode_cursor(cursor, {"r": int, "t": str, "i": str})
-        try:
-            position = (rank, datetime.fromisoformat(created), uuid.UUID(last_id))
-        except ValueError as exc:
-            raise invalid_field(["query", "cursor"], "not a cursor this service gave") from exc
+        position = decode_cursor(cursor, {"r": int, "t": datetime, "i": uuid.UUID})
         query = query.where(
             tuple_(Escalation.priority_rank, Escalation.created_at, Escalation.id)
-            > tuple_(*(literal(v) for v in position)))
-    rows = (await session.execute(_with_units(query).order_by(
-        Escalation.priority_rank, Escalation.created_at, Escalation.id).limit(limit + 1))).all()
+            > tuple_(*position)
+        )
+    rows = (
+        await session.execute(
+            _with_units(query)
+            .order_by(Escalation.priority_rank, Escalation.created_at, Escalation.id)
+            .limit(limit + 1)
+        )
+    ).all()
     items = [escalation_out(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
-        next_cursor = encode_cursor({"r": last.priority_rank, "t": last.created_at.isoformat(),
-                                     "i": str(last.id)})
+        next_cursor = encode_cursor({"r": last.priority_rank, "t": last.created_at, "i": last.id})
     return items, next_cursor
 
 
 async def decided(session: AsyncSession, escalation: Escalation) -> EscalationOut:
     """The escalation its decider just decided, without the case filter: a return or a
     decline hides the case from the decider, who must still get the answer."""
-    row = (await session.execute(
-        _with_units(select(Escalation)).where(Escalation.id == escalation.id))).one()
+    row = (
+        await session.execute(_with_units(select(Escalation)).where(Escalation.id == escalation.id))
+    ).one()
     return escalation_out(row)
 
 
@@ -192,10 +259,14 @@ async def get_escalation(
     session: AsyncSession, principal: Principal, escalation_id: uuid.UUID
 ) -> EscalationOut:
     """An escalation of a case the caller may see; 404 otherwise."""
-    row = (await session.execute(_with_units(select(Escalation)).where(
-        Escalation.id == escalation_id,
-        and_(Case.id == Escalation.case_id, await policy.case_filter(session, principal)),
-    ))).first()
+    row = (
+        await session.execute(
+            _with_units(select(Escalation)).where(
+                Escalation.id == escalation_id,
+                and_(Case.id == Escalation.case_id, await policy.case_filter(session, principal)),
+            )
+        )
+    ).first()
     if row is None:
         raise not_found("escalation")
     return escalation_out(row)
@@ -204,6 +275,11 @@ async def get_escalation(
 async def case_escalations(
     session: AsyncSession, principal: Principal, case: Case
 ) -> list[EscalationOut]:
-    rows = (await session.execute(_with_units(select(Escalation)).where(
-        Escalation.case_id == case.id).order_by(Escalation.created_at))).all()
+    rows = (
+        await session.execute(
+            _with_units(select(Escalation))
+            .where(Escalation.case_id == case.id)
+            .order_by(Escalation.created_at)
+        )
+    ).all()
     return [escalation_out(r) for r in rows]

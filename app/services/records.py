@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import policy
 from app.auth.principal import Principal
+from app.concurrency import check_if_match
 from app.errors import Problem, invalid_field
-from app.pagination import decode_cursor, encode_cursor
 from app.models import (
     Record,
     RecordAttachment,
@@ -24,6 +24,7 @@ from app.models import (
     Unit,
     User,
 )
+from app.pagination import decode_cursor, encode_cursor
 from app.schemas.entities import entity_adapter
 from app.schemas.records import (
     AttachmentOut,
@@ -45,9 +46,9 @@ def _search_vector(title: str, narrative: str, names: list[str], extra: list[str
     reaches PostgreSQL, as queries are: accent-insensitive search without `unaccent`,
     which the embedded server lacks."""
     rest = " ".join([narrative, *names, *extra])
-    return func.setweight(func.to_tsvector(TEXT_CONFIG, fold(title)), literal_column("'A'")).op("||")(
-        func.to_tsvector(TEXT_CONFIG, fold(rest))
-    )
+    return func.setweight(func.to_tsvector(TEXT_CONFIG, fold(title)), literal_column("'A'")).op(
+        "||"
+    )(func.to_tsvector(TEXT_CONFIG, fold(rest)))
 
 
 def _entities_payload(entities: list[Any]) -> tuple[list[dict], set[tuple[str, str]], list[str]]:
@@ -66,8 +67,12 @@ def snapshot(record: Record) -> dict[str, Any]:
         "title": record.title,
         "narrative": record.narrative,
         "occurred_at": record.occurred_at.isoformat(),
-        "location": {"commune": record.commune, "departement": record.departement,
-                     "lat": record.lat, "lon": record.lon},
+        "location": {
+            "commune": record.commune,
+            "departement": record.departement,
+            "lat": record.lat,
+            "lon": record.lon,
+        },
         "drug_types": list(record.drug_types),
         "source_reliability": record.source_reliability,
         "information_assessment": record.information_assessment,
@@ -80,8 +85,9 @@ def snapshot(record: Record) -> dict[str, Any]:
     }
 
 
-async def _reindex(session: AsyncSession, record: Record, found: set[tuple[str, str]],
-                   names: list[str]) -> None:
+async def _reindex(
+    session: AsyncSession, record: Record, found: set[tuple[str, str]], names: list[str]
+) -> None:
     await session.execute(
         RecordSelector.__table__.delete().where(RecordSelector.record_id == record.id)
     )
@@ -123,8 +129,9 @@ async def create_record(session: AsyncSession, principal: Principal, body: Recor
         tags=sorted(set(body.tags)),
         entities=payload,
         version=1,
-        search=_search_vector(body.title, body.narrative, names,
-                              [body.location.commune or "", *body.tags]),
+        search=_search_vector(
+            body.title, body.narrative, names, [body.location.commune or "", *body.tags]
+        ),
     )
     session.add(record)
     await session.flush()
@@ -133,8 +140,11 @@ async def create_record(session: AsyncSession, principal: Principal, body: Recor
             RecordSelector.__table__.insert(),
             [{"record_id": record.id, "type": t, "value": v} for t, v in sorted(found)],
         )
-    session.add(RecordVersion(record_id=record.id, version=1, snapshot=snapshot(record),
-                              changed_by=principal.name))
+    session.add(
+        RecordVersion(
+            record_id=record.id, version=1, snapshot=snapshot(record), changed_by=principal.name
+        )
+    )
     await session.flush()
     return record
 
@@ -144,36 +154,33 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
     return await policy.visible_record(session, principal, record_id)
 
 
-def etag(record: Record) -> str:
-    return f'"{record.version}"'
-
-
-def _check_if_match(record: Record, if_match: str | None) -> None:
-    if if_match is None:
-        raise Problem(428, "precondition_required", "Precondition required",
-                      "Send If-Match with the record's current ETag to change it.")
-    wanted = {tag.strip() for tag in if_match.split(",")}
-    if "*" not in wanted and etag(record) not in wanted:
-        raise Problem(412, "precondition_failed", "Precondition failed",
-                      "The record changed since you read it; fetch it again and retry.")
-
-
 async def update_record(
-    session: AsyncSession, principal: Principal, record_id: uuid.UUID, body: RecordUpdate,
+    session: AsyncSession,
+    principal: Principal,
+    record_id: uuid.UUID,
+    body: RecordUpdate,
     if_match: str | None,
 ) -> Record:
     """Change a record: a new version, checked against If-Match (428 without, 412 stale)."""
     record = await policy.visible_record(session, principal, record_id, for_update=True)
     policy.check_can_edit(principal, record)
-    _check_if_match(record, if_match)
+    check_if_match(record.version, if_match, "record")
     changes = body.model_dump(exclude_unset=True)
     if "scope" in changes and changes["scope"] is not None:
         policy.check_scope_change(principal, record, changes["scope"])
     if changes.get("marking"):
         policy.check_marking(principal, changes["marking"])
-    for field in ("title", "narrative", "occurred_at", "source_reliability",
-                  "information_assessment", "handling_code", "handling_note", "marking",
-                  "scope"):
+    for field in (
+        "title",
+        "narrative",
+        "occurred_at",
+        "source_reliability",
+        "information_assessment",
+        "handling_code",
+        "handling_note",
+        "marking",
+        "scope",
+    ):
         if changes.get(field) is not None or (field == "handling_note" and field in changes):
             setattr(record, field, getattr(body, field))
     if body.location is not None:
@@ -188,14 +195,24 @@ async def update_record(
     if body.entities is not None:
         record.entities, found, names = _entities_payload(body.entities)
     else:
-        found = {(s.type, s.value) for s in await session.scalars(
-            select(RecordSelector).where(RecordSelector.record_id == record.id))}
+        found = {
+            (s.type, s.value)
+            for s in await session.scalars(
+                select(RecordSelector).where(RecordSelector.record_id == record.id)
+            )
+        }
         names = _stored_names(record.entities)
     await _reindex(session, record, found, names)
     record.version += 1
     record.updated_at = datetime.now(UTC)
-    session.add(RecordVersion(record_id=record.id, version=record.version,
-                              snapshot=snapshot(record), changed_by=principal.name))
+    session.add(
+        RecordVersion(
+            record_id=record.id,
+            version=record.version,
+            snapshot=snapshot(record),
+            changed_by=principal.name,
+        )
+    )
     await session.flush()
     return record
 
@@ -209,21 +226,33 @@ async def history(
 ) -> list[RecordVersion]:
     """Every version of a visible record, oldest first."""
     record = await policy.visible_record(session, principal, record_id)
-    return list((await session.scalars(
-        select(RecordVersion).where(RecordVersion.record_id == record.id)
-        .order_by(RecordVersion.version)
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                select(RecordVersion)
+                .where(RecordVersion.record_id == record.id)
+                .order_by(RecordVersion.version)
+            )
+        ).all()
+    )
 
 
 def _summary_fields(record: Record, unit_code: str) -> dict[str, Any]:
     return {
-        "id": record.id, "title": record.title, "unit_id": record.unit_id,
-        "unit_code": unit_code, "author_agency": record.author_agency,
-        "occurred_at": record.occurred_at, "commune": record.commune,
-        "drug_types": record.drug_types, "source_reliability": record.source_reliability,
+        "id": record.id,
+        "title": record.title,
+        "unit_id": record.unit_id,
+        "unit_code": unit_code,
+        "author_agency": record.author_agency,
+        "occurred_at": record.occurred_at,
+        "commune": record.commune,
+        "drug_types": record.drug_types,
+        "source_reliability": record.source_reliability,
         "information_assessment": record.information_assessment,
-        "handling_code": record.handling_code, "marking": record.marking,
-        "scope": record.scope, "created_at": record.created_at,
+        "handling_code": record.handling_code,
+        "marking": record.marking,
+        "scope": record.scope,
+        "created_at": record.created_at,
     }
 
 
@@ -232,19 +261,25 @@ async def record_out(session: AsyncSession, record: Record) -> RecordOut:
     author = func.coalesce(
         select(User.username).where(User.id == record.author_user_id).scalar_subquery(),
         select(ServiceClient.client_id)
-        .where(ServiceClient.id == record.author_client_id).scalar_subquery(),
+        .where(ServiceClient.id == record.author_client_id)
+        .scalar_subquery(),
     )
-    unit_code, author_name = (await session.execute(
-        select(Unit.code, author).where(Unit.id == record.unit_id))).one()
-    attachments = (await session.scalars(
-        select(RecordAttachment).where(RecordAttachment.record_id == record.id)
-        .order_by(RecordAttachment.created_at)
-    )).all()
+    unit_code, author_name = (
+        await session.execute(select(Unit.code, author).where(Unit.id == record.unit_id))
+    ).one()
+    attachments = (
+        await session.scalars(
+            select(RecordAttachment)
+            .where(RecordAttachment.record_id == record.id)
+            .order_by(RecordAttachment.created_at)
+        )
+    ).all()
     return RecordOut(
         **_summary_fields(record, unit_code),
         narrative=record.narrative,
-        location=Location(commune=record.commune, departement=record.departement,
-                          lat=record.lat, lon=record.lon),
+        location=Location(
+            commune=record.commune, departement=record.departement, lat=record.lat, lon=record.lon
+        ),
         handling_note=record.handling_note,
         tags=record.tags,
         entities=record.entities,
@@ -262,7 +297,8 @@ async def summaries(
     if not record_ids:
         return []
     rows = await session.execute(
-        select(Record, Unit.code).join(Unit, Unit.id == Record.unit_id)
+        select(Record, Unit.code)
+        .join(Unit, Unit.id == Record.unit_id)
         .where(Record.id.in_(record_ids), await policy.record_filter(session, principal))
     )
     return [RecordSummary(**_summary_fields(r, code)) for r, code in rows]
@@ -325,8 +361,8 @@ async def search_records(
     """Visible records matching the filters, newest first, by cursor; facets on demand
     are counted over every visible match, not only the page."""
     conditions = await _conditions(session, principal, p)
-    page: Select = select(Record, Unit.code).join(Unit, Unit.id == Record.unit_id).where(
-        *conditions
+    page: Select = (
+        select(Record, Unit.code).join(Unit, Unit.id == Record.unit_id).where(*conditions)
     )
     if p.cursor:
         (seq,) = decode_cursor(p.cursor, {"s": int})
@@ -334,26 +370,27 @@ async def search_records(
             raise invalid_field(["query", "cursor"], "not a cursor this service gave")
         page = page.where(Record.seq < seq)
     rows = (await session.execute(page.order_by(Record.seq.desc()).limit(p.limit + 1))).all()
-    next_cursor = (
-        encode_cursor({"s": rows[p.limit - 1][0].seq}) if len(rows) > p.limit else None
-    )
+    next_cursor = encode_cursor({"s": rows[p.limit - 1][0].seq}) if len(rows) > p.limit else None
     items = [RecordSummary(**_summary_fields(r, code)) for r, code in rows[: p.limit]]
     facets = await _facets(session, conditions) if p.facets else None
     return items, next_cursor, facets
 
 
 async def _facets(session: AsyncSession, conditions: list) -> Facets:
-    matching = select(Record.id, Record.unit_id, Record.drug_types, Record.occurred_at).where(
-        *conditions
-    ).subquery()
+    matching = (
+        select(Record.id, Record.unit_id, Record.drug_types, Record.occurred_at)
+        .where(*conditions)
+        .subquery()
+    )
     drug = literal_column("drug")
     by_drug = await session.execute(
-        select(drug, func.count()).select_from(
-            select(func.unnest(matching.c.drug_types).label("drug")).subquery()
-        ).group_by(drug)
+        select(drug, func.count())
+        .select_from(select(func.unnest(matching.c.drug_types).label("drug")).subquery())
+        .group_by(drug)
     )
     by_unit = await session.execute(
-        select(Unit.code, func.count()).join(matching, matching.c.unit_id == Unit.id)
+        select(Unit.code, func.count())
+        .join(matching, matching.c.unit_id == Unit.id)
         .group_by(Unit.code)
     )
     month = func.to_char(func.timezone("Europe/Paris", matching.c.occurred_at), "YYYY-MM")
@@ -369,15 +406,18 @@ def safe_filename(name: str | None) -> str:
     """A display name for an uploaded file: no path, no quotes, no control characters,
     bounded."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(
-        c for c in base if unicodedata.category(c)[0] != "C" and c != '"'
-    ).strip(" .")
+    cleaned = "".join(c for c in base if unicodedata.category(c)[0] != "C" and c != '"').strip(" .")
     return cleaned[:200] or "attachment"
 
 
 async def add_attachment(
-    session: AsyncSession, principal: Principal, record_id: uuid.UUID, store: FileStore,
-    upload: Readable, filename: str | None, max_bytes: int,
+    session: AsyncSession,
+    principal: Principal,
+    record_id: uuid.UUID,
+    store: FileStore,
+    upload: Readable,
+    filename: str | None,
+    max_bytes: int,
 ) -> RecordAttachment:
     """Attach a file to a record the caller may edit; 413 beyond the limit, 415 for a type
     outside the allow-list (sniffed from the content)."""
@@ -386,15 +426,26 @@ async def add_attachment(
     try:
         stored = await store.save(upload, max_bytes)
     except TooLarge as exc:
-        raise Problem(413, "payload_too_large", "Payload too large",
-                      f"Attachments are limited to {max_bytes} bytes.") from exc
+        raise Problem(
+            413,
+            "payload_too_large",
+            "Payload too large",
+            f"Attachments are limited to {max_bytes} bytes.",
+        ) from exc
     except Refused as exc:
-        raise Problem(415, "unsupported_media_type", "Unsupported media type",
-                      "This type of file is not accepted (PDF, images, audio, MP4, text).",
-                      errors=[{"loc": ["body", "file"], "msg": "file type not allowed"}]) from exc
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "This type of file is not accepted (PDF, images, audio, MP4, text).",
+            errors=[{"loc": ["body", "file"], "msg": "file type not allowed"}],
+        ) from exc
     attachment = RecordAttachment(
-        record_id=record.id, sha256=stored.sha256, size=stored.size,
-        content_type=stored.content_type, filename=safe_filename(filename),
+        record_id=record.id,
+        sha256=stored.sha256,
+        size=stored.size,
+        content_type=stored.content_type,
+        filename=safe_filename(filename),
         uploaded_by=principal.name,
     )
     session.add(attachment)
@@ -408,8 +459,9 @@ async def get_attachment(
     """An attachment of a record the caller may see; 404 otherwise."""
     record = await policy.visible_record(session, principal, record_id)
     attachment = await session.scalar(
-        select(RecordAttachment).where(RecordAttachment.id == attachment_id,
-                                       RecordAttachment.record_id == record.id)
+        select(RecordAttachment).where(
+            RecordAttachment.id == attachment_id, RecordAttachment.record_id == record.id
+        )
     )
     if attachment is None:
         raise Problem(404, "not_found", "Not found", "No such attachment.")

@@ -79,9 +79,7 @@ async def _end_sign_ins(session: AsyncSession, user: User) -> None:
     user.tokens_not_before = datetime.now(UTC)
 
 
-async def set_active(
-    session: AsyncSession, principal: Principal, user: User, active: bool
-) -> User:
+async def set_active(session: AsyncSession, principal: Principal, user: User, active: bool) -> User:
     """Enable or disable an account; a disabled user is refused on the very next request,
     and its sign-ins stay ended if it is enabled again."""
     _require_admin(principal)
