@@ -38,6 +38,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -213,11 +214,17 @@ class Plan:
         self.escalations: list[tuple] = []
         self.events: list[tuple] = []
         self.counters: dict[tuple[uuid.UUID, int], int] = {}
+        self._cumulative: dict[tuple, tuple[list, list[float]]] = {}
+        self._supervisors: dict[uuid.UUID, str | None] = {}
 
     # helpers
 
-    def pick(self, weighted: tuple[tuple[str, int], ...]) -> str:
-        return self.rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
+    def pick(self, weighted: tuple[tuple[str, float], ...]) -> str:
+        if weighted not in self._cumulative:
+            values = [v for v, _ in weighted]
+            self._cumulative[weighted] = (values, list(accumulate(w for _, w in weighted)))
+        values, cumulative = self._cumulative[weighted]
+        return self.rng.choices(values, cum_weights=cumulative)[0]
 
     def between(self, start: datetime, end: datetime) -> datetime:
         return start + (end - start) * self.rng.random()
@@ -225,21 +232,23 @@ class Plan:
     def parent(self, unit: UnitInfo) -> UnitInfo | None:
         return self.units.get(unit.parent_id) if unit.parent_id else None
 
-    def supervisor(self, unit: UnitInfo | None) -> str | None:
+    def supervisor(self, unit: UnitInfo) -> str | None:
         """A supervisor of the unit, else of the nearest unit above that has one."""
-        while unit is not None:
-            names = sorted(p.username for p, role in self.staff.get(unit.id, ())
-                           if role == "supervisor")
-            if names:
-                return names[0]
-            unit = self.parent(unit)
-        return None
+        if unit.id not in self._supervisors:
+            above: UnitInfo | None = unit
+            name = None
+            while above is not None and name is None:
+                name = next((p.username for p, role in self.staff.get(above.id, ())
+                             if role == "supervisor"), None)
+                above = self.parent(above)
+            self._supervisors[unit.id] = name
+        return self._supervisors[unit.id]
 
     def title(self, unit: UnitInfo) -> str:
         communes = COMMUNES.get(unit.departement or "")
         if communes:
-            weights = [1 / (rank + 1) for rank in range(len(communes))]
-            commune = self.rng.choices(communes, weights)[0][0]
+            # Zipf-like: the most populous communes come up most.
+            commune = self.pick(tuple((c[0], 1 / (rank + 1)) for rank, c in enumerate(communes)))
         else:
             commune = DEPARTEMENTS.get(unit.departement or "", unit.code)
         template = self.pick(TITLES)
@@ -580,26 +589,42 @@ class Result:
 
 
 class Cpu:
-    """CPU seconds used by the app process, the PostgreSQL server, this client and the
-    whole machine, to tell where a request's time goes."""
+    """CPU seconds used by the app process, the PostgreSQL backends of the bench database,
+    this client and the whole machine, to tell where a request's time goes (and whether
+    something else ran meanwhile)."""
 
-    def __init__(self, app_pid: int) -> None:
+    def __init__(self, app_pid: int, conn: asyncpg.Connection) -> None:
         self.app = psutil.Process(app_pid)
         self.me = psutil.Process()
+        self.conn = conn
 
     @staticmethod
-    def _seconds(times: Any) -> float:
+    def _seconds(process: psutil.Process) -> float:
+        times = process.cpu_times()
         return times.user + times.system
 
-    def snapshot(self) -> dict[str, float]:
-        postgres = 0.0
-        for p in psutil.process_iter(["name", "cpu_times"]):
-            if (p.info["name"] or "").startswith("postgres") and p.info["cpu_times"]:
-                postgres += self._seconds(p.info["cpu_times"])
+    async def snapshot(self) -> dict[str, Any]:
+        backends: dict[int, float] = {}
+        for row in await self.conn.fetch(
+                "select pid from pg_stat_activity where datname = current_database() "
+                "and pid <> pg_backend_pid()"):
+            try:
+                backends[row["pid"]] = self._seconds(psutil.Process(row["pid"]))
+            except psutil.Error:
+                pass
         total = psutil.cpu_times()
         busy = sum(total) - total.idle - getattr(total, "iowait", 0.0)
-        return {"app": self._seconds(self.app.cpu_times()), "postgres": postgres,
-                "client": self._seconds(self.me.cpu_times()), "machine": busy}
+        return {"app": self._seconds(self.app), "postgres": backends,
+                "client": self._seconds(self.me), "machine": busy}
+
+    @staticmethod
+    def per_request(before: dict[str, Any], after: dict[str, Any],
+                    requests: int) -> dict[str, float]:
+        """Milliseconds of CPU per request between two snapshots."""
+        spent = {k: after[k] - before[k] for k in ("app", "client", "machine")}
+        spent["postgres"] = sum(t - before["postgres"].get(pid, 0.0)
+                                for pid, t in after["postgres"].items())
+        return {k: v * 1000 / max(requests, 1) for k, v in spent.items()}
 
 
 async def run_phases(specs_: list[Spec], app_url: str, password: str, concurrency: int,
@@ -621,13 +646,12 @@ async def run_phases(specs_: list[Spec], app_url: str, password: str, concurrenc
                            s: Spec = spec, h: dict[str, str] = headers) -> httpx.Response:
                 return await client.get(s.path, params=p[i % len(p)], headers=h)
 
-            before = cpu.snapshot()
+            before = await cpu.snapshot()
             phase = await measure(f"{spec.key}, {spec.user}", send, 200, concurrency,
                                   args.duration, args.requests)
-            after = cpu.snapshot()
+            after = await cpu.snapshot()
             sent = len(phase.latencies) + phase.errors + 2 * concurrency
-            results[spec.key] = Result(phase, {k: (after[k] - before[k]) * 1000 / sent
-                                               for k in after})
+            results[spec.key] = Result(phase, Cpu.per_request(before, after, sent))
     return results
 
 
@@ -791,8 +815,9 @@ def report(args: argparse.Namespace, about: dict[str, str], facts: Facts,
             p = runs[c][spec.key].phase
             row += f" {p.rate:,.0f} | {p.triple()} | {verdict(p.pct(95))} |"
         lines.append(row)
-    lines += ["", "CPU per request (ms, warm-up included; `machine` is every core's busy time, "
-              "`other` what none of the three explains):", "",
+    lines += ["", "CPU per request, ms (warm-up included): the app process, the PostgreSQL "
+              "backends of the bench database, this client; `other` is the rest of the "
+              "machine's busy time (anything else running shows there):", "",
               "| phase | C | app | PostgreSQL | client | other | machine busy |",
               "|---|---|---|---|---|---|---|"]
     for c in levels:
@@ -908,11 +933,19 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
         about["nproc"] = str(len(os.sched_getaffinity(0)))
         about["load average at start"] = load_at_start
         about["load average before measuring"] = loadavg()
-        cpu = Cpu(process.pid)
-        runs = {args.concurrency: await run_phases(specs_, app_url, password, args.concurrency,
-                                                   args, cpu)}
-        if args.concurrency != 1:
-            runs[1] = await run_phases(specs_, app_url, password, 1, args, cpu)
+        busy = os.getloadavg()[0]
+        if busy > 0.5 * len(os.sched_getaffinity(0)):
+            print(f"warning: load average {busy:.2f} before measuring: something else is "
+                  "running, the figures will show it", flush=True)
+        watcher = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            cpu = Cpu(process.pid, watcher)
+            runs = {args.concurrency: await run_phases(specs_, app_url, password,
+                                                       args.concurrency, args, cpu)}
+            if args.concurrency != 1:
+                runs[1] = await run_phases(specs_, app_url, password, 1, args, cpu)
+        finally:
+            await watcher.close()
         about["load average at end"] = loadavg()
         rss = psutil.Process(process.pid).memory_info().rss
         about["app RSS after run"] = f"{rss / 2**20:.0f} MB"

@@ -5,6 +5,7 @@ is created there and dropped at the end), else an embedded PostgreSQL in a tempo
 The schema is built by `alembic upgrade head`, and the demo data is loaded.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -30,32 +31,53 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    server_url = os.environ.get("CROSSINTEL_TEST_DATABASE_URL")
-    tmp: str | None = None
-    if not server_url:
-        tmp = tempfile.mkdtemp(prefix="crossintel-test-")
-        server_url = embedded_url(Path(tmp))
-    name = f"crossintel_test_{uuid.uuid4().hex[:12]}"
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database named `<prefix>_<random>` on the server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(_asyncpg_dsn(server_url))
     try:
         await admin.execute(f'create database "{name}"')
     finally:
         await admin.close()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
-        await migrate_async(url)
-        yield url
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         admin = await asyncpg.connect(_asyncpg_dsn(server_url))
         try:
             await admin.execute(f'drop database if exists "{name}" with (force)')
         finally:
             await admin.close()
-        if tmp:
-            stop_embedded()
-            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def server_url() -> AsyncIterator[str]:
+    """The test server: CROSSINTEL_TEST_DATABASE_URL, else an embedded PostgreSQL."""
+    url = os.environ.get("CROSSINTEL_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    tmp = tempfile.mkdtemp(prefix="crossintel-test-")
+    try:
+        yield embedded_url(Path(tmp))
+    finally:
+        stop_embedded()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """The run's own database, migrated to head."""
+    async with fresh_database(server_url, "crossintel_test") as url:
+        await migrate_async(url)
+        yield url
+
+
+@pytest.fixture
+async def scratch_url(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server, dropped after the test."""
+    async with fresh_database(server_url, "crossintel_scratch") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

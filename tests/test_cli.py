@@ -5,14 +5,11 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import click
 import pytest
 from conftest import sign_in
-from sqlalchemy.engine import make_url
 
 from app.cli import main as cli_main
 from app.main import create_app
@@ -336,27 +333,6 @@ async def test_errors_are_one_line(cli):
 async def test_database_unreachable_is_one_line(cli):
     result = await cli("user", "list", url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
     assert_one_line_error(result, "database")
-
-
-@pytest.fixture
-async def scratch_url(database_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the test server, dropped afterwards."""
-    name = f"crossintel_cli_{uuid.uuid4().hex[:12]}"
-    server = make_url(database_url).set(database="postgres")
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
-        finally:
-            await admin.close()
 
 
 def _added(summary: str) -> dict[str, int]:

@@ -1,43 +1,13 @@
 """Migrations are the schema: they go up, down and up again on an empty database, and the
 models describe exactly what they build."""
 
-import uuid
-from collections.abc import AsyncIterator
-
-import asyncpg
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import Database, head_revision, migrate_async
 from app.models import Base
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture
-async def scratch_url(database_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the test server, dropped afterwards."""
-    name = f"crossintel_mig_{uuid.uuid4().hex[:12]}"
-    server = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(_asyncpg_dsn(server))
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await asyncpg.connect(_asyncpg_dsn(server))
-        try:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
-        finally:
-            await admin.close()
 
 
 async def _tables(url: str) -> set[str]:

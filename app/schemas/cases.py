@@ -7,18 +7,25 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.models.cases import (
+    ASSET_CATEGORIES,
+    CASE_STATUSES,
+    OUTCOMES,
+    PRIORITIES,
+    QUANTITY_UNITS,
+    TASK_STATUSES,
+    TEAM_ROLES,
+)
 from app.schemas.entities import Entity
 from app.schemas.records import DrugType, RecordSummary
 
-Priority = Literal["routine", "high", "urgent"]
-CaseStatus = Literal["open", "escalated", "closed"]
-Outcome = Literal["judicial_referral", "transferred", "no_further_action", "merged"]
-TeamRole = Literal["lead", "member", "observer"]
-TaskStatus = Literal["todo", "doing", "done"]
-QuantityUnit = Literal["kg", "g", "tablets", "doses", "plants"]
-AssetCategory = Literal[
-    "cash", "bank_account", "vehicle", "real_estate", "crypto", "luxury_goods", "other"
-]
+Priority = Literal[PRIORITIES]
+CaseStatus = Literal[CASE_STATUSES]
+Outcome = Literal[OUTCOMES]
+TeamRole = Literal[TEAM_ROLES]
+TaskStatus = Literal[TASK_STATUSES]
+QuantityUnit = Literal[QUANTITY_UNITS]
+AssetCategory = Literal[ASSET_CATEGORIES]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 

@@ -6,9 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from app.models.escalations import DECISIONS, ESCALATION_STATUSES
 from app.schemas.cases import Priority, Strict, Text
 
-EscalationStatus = Literal["pending", "accepted", "returned", "declined"]
+EscalationStatus = Literal[ESCALATION_STATUSES]
 
 
 class EscalationCreate(Strict):
@@ -18,7 +19,7 @@ class EscalationCreate(Strict):
 
 
 class Decision(Strict):
-    decision: Literal["accept", "return", "decline"]
+    decision: Literal[tuple(DECISIONS)]
     note: Text
 
 

@@ -14,24 +14,14 @@ from pydantic import (
     field_validator,
 )
 
+from app.models.records import DRUG_TYPES, HANDLING_CODES, SCOPES, SOURCE_RELIABILITY
 from app.schemas.entities import Entity
 
-DrugType = Literal[
-    "herbal_cannabis",
-    "cannabis_resin",
-    "cannabis_plants",
-    "cocaine",
-    "crack",
-    "heroin",
-    "amphetamine",
-    "methamphetamine",
-    "mdma",
-    "synthetic_cathinones_nps",
-    "other",
-]
-Reliability = Literal["A", "B", "C", "X"]
-HandlingCode = Literal["H0", "H1", "H2", "H3"]
-Scope = Literal["agency", "unit", "chain", "network"]
+# The vocabularies are the models' own, so schema and CHECK constraints cannot drift.
+DrugType = Literal[DRUG_TYPES]
+Reliability = Literal[SOURCE_RELIABILITY]
+HandlingCode = Literal[HANDLING_CODES]
+Scope = Literal[SCOPES]
 # The column holds varchar(80)[]: longer tags would be cut silently by PostgreSQL's cast.
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 CLASSIFIED = {"SECRET", "TRES_SECRET", "TRÈS_SECRET", "TS", "S", "CONFIDENTIEL_DEFENSE"}

@@ -67,6 +67,13 @@ def _json(value: Any) -> Any:
     return str(value) if isinstance(value, uuid.UUID | datetime) else value
 
 
+async def _workable_case(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> Case:
+    """The case, locked for the change, if the caller may work it (404 / 403 / 409)."""
+    case = await policy.visible_case(session, principal, case_id, for_update=True)
+    await policy.check_case_work(session, principal, case)
+    return case
+
+
 def log(
     session: AsyncSession, principal: Principal, case: Case, action: str, **details: Any
 ) -> None:
@@ -192,8 +199,7 @@ async def update_case(
     if_match: str | None,
 ) -> Case:
     """Change a case's fields (If-Match required); the timeline keeps before and after."""
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     check_if_match(case.version, if_match, "case")
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k in EDITABLE}
     if changes.get("lead_user_id"):
@@ -358,8 +364,7 @@ async def link_record(
 ) -> None:
     """Link a record the caller can read; the case's units and team then see it through
     grants, unless its handling withholds it."""
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     record = await policy.visible_record(session, principal, record_id)
     exists = await session.get(CaseRecord, (case.id, record.id))
     if exists is not None:
@@ -404,8 +409,7 @@ async def linked_records(
 async def add_entity(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID, entity: Entity
 ) -> CaseEntity:
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     item = CaseEntity(
         case_id=case.id,
         data=entity.model_dump(mode="json", exclude_none=True),
@@ -445,8 +449,7 @@ async def _check_assignee(session: AsyncSession, case: Case, user_id: uuid.UUID 
 async def add_task(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: TaskIn
 ) -> CaseTask:
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     await _check_assignee(session, case, body.assignee_id)
     task = CaseTask(
         case_id=case.id,
@@ -489,8 +492,7 @@ async def update_task(
     task_id: uuid.UUID,
     body: TaskUpdate,
 ) -> CaseTask:
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     task = await session.scalar(
         select(CaseTask)
         .where(CaseTask.id == task_id, CaseTask.case_id == case.id)
@@ -539,8 +541,7 @@ async def update_task(
 async def add_note(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: str
 ) -> CaseNote:
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     note = CaseNote(case_id=case.id, body=body, author=principal.name)
     session.add(note)
     await session.flush()
@@ -553,8 +554,7 @@ async def add_note(
 async def add_drug_seizure(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: DrugSeizureIn
 ) -> DrugSeizure:
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     seizure = DrugSeizure(case_id=case.id, created_by=principal.name, **body.model_dump())
     session.add(seizure)
     await session.flush()
@@ -575,8 +575,7 @@ async def add_drug_seizure(
 async def add_asset_seizure(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: AssetSeizureIn
 ) -> AssetSeizure:
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     seizure = AssetSeizure(case_id=case.id, created_by=principal.name, **body.model_dump())
     session.add(seizure)
     await session.flush()
@@ -596,8 +595,7 @@ async def add_asset_seizure(
 async def add_arrest(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: ArrestIn
 ) -> Arrest:
-    case = await policy.visible_case(session, principal, case_id, for_update=True)
-    await policy.check_case_work(session, principal, case)
+    case = await _workable_case(session, principal, case_id)
     if body.person_entity_ids:
         persons = set(
             (

@@ -16,20 +16,11 @@ from app.models.escalations import DECISIONS
 from app.pagination import decode_cursor, encode_cursor
 from app.schemas.escalations import EscalationOut
 from app.services import notifications
+from app.services import units as units_service
 from app.services.cases import log, move_custody, supervisors_of, unit_code
 from app.settings import Settings
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "routine": 2}
-
-
-async def _ancestors(session: AsyncSession, unit_id: uuid.UUID) -> list[uuid.UUID]:
-    """The units above `unit_id`, nearest first."""
-    chain: list[uuid.UUID] = []
-    parent = await session.scalar(select(Unit.parent_id).where(Unit.id == unit_id))
-    while parent is not None:
-        chain.append(parent)
-        parent = await session.scalar(select(Unit.parent_id).where(Unit.id == parent))
-    return chain
 
 
 async def escalate(
@@ -49,7 +40,7 @@ async def escalate(
         raise Problem(
             409, "case_not_open", "Conflict", f"A case that is {case.status} cannot be escalated."
         )
-    above = await _ancestors(session, case.unit_id)
+    above = await units_service.ancestor_ids(session, case.unit_id)
     if not above:
         raise invalid_field(["body", "to_unit_id"], "the custody unit has no unit above it")
     target = to_unit_id or above[0]
