@@ -1175,9 +1175,13 @@ async def test_review_queue_order_deadlines_and_overdue(client, auth, db, settin
     one = await client.get(f"{API}/escalations/{made['high']['id']}", headers=marseille)
     assert one.status_code == 200 and one.json()["overdue"] is True
 
-    # The origin sees what it sent; other units see nothing of it.
-    sent = {e["id"] for e in await full_queue(client, chef, status="pending")}
-    assert made["urgent"]["id"] in sent
+    # The review queue is the target's: the origin follows what it sent through the case;
+    # other units see nothing of it.
+    assert made["urgent"]["id"] not in {
+        e["id"] for e in await full_queue(client, chef, status="pending")
+    }
+    sent = await client.get(f"{API}/cases/{made['urgent']['case_id']}/escalations", headers=chef)
+    assert [e["id"] for e in sent.json()] == [made["urgent"]["id"]]
     for persona in ("lille.chef", "cross83.police", "ofast.analyste"):
         headers = await auth(persona)
         for extra in ({}, {"include_descendants": "true"}):

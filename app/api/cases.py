@@ -76,7 +76,7 @@ async def list_cases(
     cursor: str | None = None,
 ) -> CasePage:
     """The cases the caller may see, newest first; `q` matches reference or title."""
-    cases, next_cursor = await cases_service.search_cases(
+    items, next_cursor = await cases_service.search_cases(
         session,
         principal,
         q=q,
@@ -86,9 +86,7 @@ async def list_cases(
         limit=limit,
         cursor=cursor,
     )
-    return CasePage(
-        items=await cases_service.case_summaries(session, cases), next_cursor=next_cursor
-    )
+    return CasePage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{case_id}", response_model=CaseOut)

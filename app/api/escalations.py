@@ -23,7 +23,8 @@ async def review_queue(
     cursor: str | None = None,
 ) -> EscalationPage:
     """Escalations addressed to the units the caller supervises (`status=pending` is the
-    review queue) and those sent from the caller's units, most urgent then oldest first,
+    review queue; a case's own escalations are at `/cases/{id}/escalations`), most urgent
+    then oldest first,
     each with `due_at` and `overdue`. `include_descendants=true` lets supervisors of a
     national unit (OFAST) see the queues of every unit below."""
     items, next_cursor = await escalations_service.queue(

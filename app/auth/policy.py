@@ -43,7 +43,6 @@ from app.auth.principal import Principal
 from app.errors import Problem, forbidden, invalid_field, not_found
 from app.models import (
     Case,
-    CaseCustodian,
     CaseMember,
     Escalation,
     Record,
@@ -209,9 +208,7 @@ async def case_filter(session: AsyncSession, principal: Principal) -> ColumnElem
     """The SQL condition selecting exactly the cases `principal` may see."""
     if not works_cases(principal):
         return false()
-    custodian = Case.id.in_(
-        select(CaseCustodian.case_id).where(CaseCustodian.unit_id.in_(principal.unit_ids))
-    )
+    custodian = Case.custodian_unit_ids.overlap(list(principal.unit_ids))
     team = Case.id.in_(
         select(CaseMember.case_id).where(
             CaseMember.user_id == principal.id,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,12 +52,17 @@ class Case(Base):
         CheckConstraint(in_list("status", CASE_STATUSES), name="status"),
         CheckConstraint(f"outcome is null or {in_list('outcome', OUTCOMES)}", name="outcome"),
         CheckConstraint("(status = 'closed') = (outcome is not null)", name="closed_outcome"),
-        Index("ix_cases_unit_created", "unit_id", "created_at"),
+        Index("ix_cases_created", "created_at", "id"),
+        Index("ix_cases_custodians", "custodian_unit_ids", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))
+    # Every unit that has held custody, the current one included: they keep access after
+    # custody moves. An array on the row so that visibility is checked per case while the
+    # list walks its index, without gathering every visible case first.
+    custodian_unit_ids: Mapped[list[uuid.UUID]] = mapped_column(PG_ARRAY(Uuid))
     lead_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(String(300))
     summary: Mapped[str] = mapped_column(Text, default="")
@@ -79,19 +85,6 @@ class CaseCounter(Base):
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
-
-
-class CaseCustodian(Base):
-    """Every unit that has held custody of a case (the current one included): they keep
-    access after custody moves."""
-
-    __tablename__ = "case_custodians"
-
-    case_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
-    )
-    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id"), primary_key=True, index=True)
-    since: Mapped[datetime] = now_column()
 
 
 class CaseMember(Base):

@@ -25,7 +25,7 @@ class Escalation(Base):
             unique=True,
             postgresql_where=text("status = 'pending'"),
         ),
-        Index("ix_escalations_queue", "to_unit_id", "status", "priority_rank", "created_at"),
+        Index("ix_escalations_queue", "to_unit_id", "status", "priority_rank", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

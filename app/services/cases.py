@@ -10,7 +10,6 @@ from sqlalchemy import (
     Select,
     delete,
     func,
-    literal_column,
     or_,
     select,
     tuple_,
@@ -28,7 +27,6 @@ from app.models import (
     AssetSeizure,
     Case,
     CaseCounter,
-    CaseCustodian,
     CaseEntity,
     CaseEvent,
     CaseMember,
@@ -153,10 +151,10 @@ async def create_case(session: AsyncSession, principal: Principal, body: CaseCre
         judicial_reference=body.judicial_reference,
         version=1,
         created_by=principal.name,
+        custodian_unit_ids=[unit_id],
     )
     session.add(case)
     await session.flush()
-    session.add(CaseCustodian(case_id=case.id, unit_id=unit_id))
     session.add(CaseMember(case_id=case.id, user_id=lead, role="lead", added_by=principal.name))
     log(
         session,
@@ -265,38 +263,39 @@ async def sync_grants(session: AsyncSession, case: Case) -> None:
             RecordGrant.source_id == case.id, RecordGrant.reason.in_(("case_custody", "case_team"))
         )
     )
-    linked = select(CaseRecord.record_id).where(CaseRecord.case_id == case.id).subquery()
-    await session.execute(
-        insert(RecordGrant).from_select(
-            ["id", "record_id", "unit_id", "reason", "source_id", "consented"],
-            select(
-                func.gen_random_uuid(),
-                linked.c.record_id,
-                CaseCustodian.unit_id,
-                literal_column("'case_custody'"),
-                literal_column(f"'{case.id}'::uuid"),
-                literal_column("false"),
-            )
-            .select_from(linked)
-            .join(CaseCustodian, CaseCustodian.case_id == case.id),
+    linked = (
+        await session.scalars(select(CaseRecord.record_id).where(CaseRecord.case_id == case.id))
+    ).all()
+    team = (
+        await session.execute(
+            select(CaseMember.user_id, CaseMember.expires_at).where(CaseMember.case_id == case.id)
         )
-    )
-    await session.execute(
-        insert(RecordGrant).from_select(
-            ["id", "record_id", "user_id", "reason", "source_id", "consented", "expires_at"],
-            select(
-                func.gen_random_uuid(),
-                linked.c.record_id,
-                CaseMember.user_id,
-                literal_column("'case_team'"),
-                literal_column(f"'{case.id}'::uuid"),
-                literal_column("false"),
-                CaseMember.expires_at,
-            )
-            .select_from(linked)
-            .join(CaseMember, CaseMember.case_id == case.id),
-        )
-    )
+    ).all()
+    grants = [
+        {
+            "record_id": r,
+            "unit_id": u,
+            "user_id": None,
+            "expires_at": None,
+            "reason": "case_custody",
+            "source_id": case.id,
+        }
+        for r in linked
+        for u in case.custodian_unit_ids
+    ] + [
+        {
+            "record_id": r,
+            "unit_id": None,
+            "user_id": user_id,
+            "expires_at": expires_at,
+            "reason": "case_team",
+            "source_id": case.id,
+        }
+        for r in linked
+        for user_id, expires_at in team
+    ]
+    if grants:
+        await session.execute(insert(RecordGrant), grants)
 
 
 async def put_member(
@@ -652,9 +651,8 @@ async def reopen_case(session: AsyncSession, principal: Principal, case_id: uuid
 async def move_custody(session: AsyncSession, case: Case, to_unit_id: uuid.UUID) -> None:
     """Custody moves; the earlier custody units keep access (they stay custodians)."""
     case.unit_id = to_unit_id
-    await session.execute(
-        insert(CaseCustodian).values(case_id=case.id, unit_id=to_unit_id).on_conflict_do_nothing()
-    )
+    if to_unit_id not in case.custodian_unit_ids:
+        case.custodian_unit_ids = [*case.custodian_unit_ids, to_unit_id]
     await sync_grants(session, case)
 
 
@@ -721,7 +719,7 @@ async def detail(session: AsyncSession, principal: Principal, case: Case) -> dic
     ).all()
     now = datetime.now(UTC)
     return {
-        **(await case_summaries(session, [case]))[0].model_dump(),
+        **(await case_summary(session, case)).model_dump(),
         "summary": case.summary,
         "judicial_reference": case.judicial_reference,
         "outcome": case.outcome,
@@ -748,36 +746,32 @@ async def detail(session: AsyncSession, principal: Principal, case: Case) -> dic
     }
 
 
-async def case_summaries(session: AsyncSession, cases: list[Case]) -> list[CaseSummary]:
-    units = dict(
-        (
-            await session.execute(
-                select(Unit.id, Unit.code).where(Unit.id.in_({c.unit_id for c in cases}))
-            )
-        ).all()
+def _with_names(query: Select) -> Select:
+    return (
+        query.add_columns(Unit.code, User.username)
+        .join(Unit, Unit.id == Case.unit_id)
+        .join(User, User.id == Case.lead_user_id)
     )
-    leads = dict(
-        (
-            await session.execute(
-                select(User.id, User.username).where(User.id.in_({c.lead_user_id for c in cases}))
-            )
-        ).all()
+
+
+def _summary(case: Case, unit_code: str, lead: str) -> CaseSummary:
+    return CaseSummary(
+        id=case.id,
+        reference=case.reference,
+        title=case.title,
+        priority=case.priority,
+        status=case.status,
+        unit_id=case.unit_id,
+        unit_code=unit_code,
+        lead=lead,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
     )
-    return [
-        CaseSummary(
-            id=c.id,
-            reference=c.reference,
-            title=c.title,
-            priority=c.priority,
-            status=c.status,
-            unit_id=c.unit_id,
-            unit_code=units[c.unit_id],
-            lead=leads[c.lead_user_id],
-            created_at=c.created_at,
-            updated_at=c.updated_at,
-        )
-        for c in cases
-    ]
+
+
+async def case_summary(session: AsyncSession, case: Case) -> CaseSummary:
+    row = (await session.execute(_with_names(select(Case)).where(Case.id == case.id))).one()
+    return _summary(*row)
 
 
 async def search_cases(
@@ -790,10 +784,10 @@ async def search_cases(
     unit_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Case], str | None]:
+) -> tuple[list[CaseSummary], str | None]:
     """Visible cases, most recently created first, by cursor; `q` matches the reference
     or the title (case-insensitive)."""
-    query: Select = select(Case).where(await policy.case_filter(session, principal))
+    query: Select = _with_names(select(Case)).where(await policy.case_filter(session, principal))
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(Case.reference.ilike(pattern), Case.title.ilike(pattern)))
@@ -806,15 +800,13 @@ async def search_cases(
     if cursor:
         position = decode_cursor(cursor, {"t": datetime, "i": uuid.UUID})
         query = query.where(tuple_(Case.created_at, Case.id) < tuple_(*position))
-    rows = list(
-        (
-            await session.scalars(
-                query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)
-            )
-        ).all()
-    )
+    rows = (
+        await session.execute(
+            query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)
+        )
+    ).all()
     next_cursor = None
     if len(rows) > limit:
-        last = rows[limit - 1]
+        last = rows[limit - 1][0]
         next_cursor = encode_cursor({"t": last.created_at, "i": last.id})
-    return rows[:limit], next_cursor
+    return [_summary(*row) for row in rows[:limit]], next_cursor

@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import Select, and_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -203,17 +203,15 @@ async def queue(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[EscalationOut], str | None]:
-    """Escalations addressed to the units the caller supervises (with
-    `include_descendants`, for national supervisors, to every unit below) and those sent
-    from the caller's units; most urgent first, then oldest."""
+    """The review queue: escalations addressed to the units the caller supervises (with
+    `include_descendants`, for national supervisors, to every unit below), most urgent
+    first, then oldest. (The origin follows its own through the case.)"""
     if not policy.works_cases(principal):
         return [], None
     reviewers = await policy.review_unit_ids(
         session, principal, include_descendants=include_descendants
     )
-    query = select(Escalation).where(
-        or_(Escalation.to_unit_id.in_(reviewers), Escalation.from_unit_id.in_(principal.unit_ids))
-    )
+    query = select(Escalation).where(Escalation.to_unit_id.in_(reviewers))
     if status:
         query = query.where(Escalation.status == status)
     if cursor:

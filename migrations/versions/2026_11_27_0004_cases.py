@@ -1,8 +1,8 @@
-"""cases: cases, custody, team, links, tasks, notes, seizures, arrests, timeline, escalations
+"""cases: cases, team, links, tasks, notes, seizures, arrests, timeline, escalations
 
 Revision ID: 0004
-Revises: 0002
-Create Date: 2026-11-27 13:49:04.037812
+Revises: 0003
+Create Date: 2026-11-27 14:42:19.986655
 """
 
 import sqlalchemy as sa
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("reference", sa.String(length=40), nullable=False),
         sa.Column("unit_id", sa.Uuid(), nullable=False),
+        sa.Column("custodian_unit_ids", sa.ARRAY(sa.Uuid()), nullable=False),
         sa.Column("lead_user_id", sa.Uuid(), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
@@ -75,7 +76,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
         sa.UniqueConstraint("reference", name=op.f("uq_cases_reference")),
     )
-    op.create_index("ix_cases_unit_created", "cases", ["unit_id", "created_at"], unique=False)
+    op.create_index("ix_cases_created", "cases", ["created_at", "id"], unique=False)
+    op.create_index(
+        "ix_cases_custodians", "cases", ["custodian_unit_ids"], unique=False, postgresql_using="gin"
+    )
     op.create_table(
         "arrests",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -127,27 +131,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_asset_seizures")),
     )
     op.create_index(op.f("ix_asset_seizures_case_id"), "asset_seizures", ["case_id"], unique=False)
-    op.create_table(
-        "case_custodians",
-        sa.Column("case_id", sa.Uuid(), nullable=False),
-        sa.Column("unit_id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "since", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
-        sa.ForeignKeyConstraint(
-            ["case_id"],
-            ["cases.id"],
-            name=op.f("fk_case_custodians_case_id_cases"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["unit_id"], ["units.id"], name=op.f("fk_case_custodians_unit_id_units")
-        ),
-        sa.PrimaryKeyConstraint("case_id", "unit_id", name=op.f("pk_case_custodians")),
-    )
-    op.create_index(
-        op.f("ix_case_custodians_unit_id"), "case_custodians", ["unit_id"], unique=False
-    )
     op.create_table(
         "case_entities",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -374,7 +357,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_escalations_queue",
         "escalations",
-        ["to_unit_id", "status", "priority_rank", "created_at"],
+        ["to_unit_id", "status", "priority_rank", "created_at", "id"],
         unique=False,
     )
     op.create_index(
@@ -408,12 +391,11 @@ def downgrade() -> None:
     op.drop_table("case_events")
     op.drop_index(op.f("ix_case_entities_case_id"), table_name="case_entities")
     op.drop_table("case_entities")
-    op.drop_index(op.f("ix_case_custodians_unit_id"), table_name="case_custodians")
-    op.drop_table("case_custodians")
     op.drop_index(op.f("ix_asset_seizures_case_id"), table_name="asset_seizures")
     op.drop_table("asset_seizures")
     op.drop_index(op.f("ix_arrests_case_id"), table_name="arrests")
     op.drop_table("arrests")
-    op.drop_index("ix_cases_unit_created", table_name="cases")
+    op.drop_index("ix_cases_custodians", table_name="cases", postgresql_using="gin")
+    op.drop_index("ix_cases_created", table_name="cases")
     op.drop_table("cases")
     op.drop_table("case_counters")
