@@ -92,7 +92,13 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # Plan every execution with its parameters: a generic plan of a prepared search
+            # ignores how rare the searched term is, and can take seconds instead of ms.
+            connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 

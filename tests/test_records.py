@@ -25,6 +25,7 @@ from stdnum import iso6346 as stdnum_iso6346
 
 from app.main import create_app
 from app.models import Record, RecordAttachment, RecordSelector, RecordVersion
+from app.services import records as records_service
 from tests.conftest import sign_in, unit_ids
 
 API = "/api/v1/records"
@@ -895,7 +896,16 @@ async def test_bad_cursor_is_a_422(client, auth, cursor):
     assert locs(response) == [["query", "cursor"]]
 
 
-async def test_cursor_pages_are_stable_while_records_are_filed(client, auth):
+@pytest.fixture(params=["from_matches", "walking_newest_first"])
+def search_plan(request, monkeypatch):
+    """Text search builds a page from the term's matches when they are few, else walks the
+    records newest first: both ways must give the same pages."""
+    if request.param == "walking_newest_first":
+        monkeypatch.setattr(records_service, "FEW_MATCHES", 0)
+    return request.param
+
+
+async def test_cursor_pages_are_stable_while_records_are_filed(client, auth, search_plan):
     headers = await auth("cross13.police")
     marker = word()
     originals = [

@@ -86,7 +86,8 @@ class Record(Base):
     scope: Mapped[str] = mapped_column(String(10))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(80)), default=list)
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
-    search: Mapped[Any] = mapped_column(TSVECTOR)
+    # Written, never read back: deferred so that reads do not carry it.
+    search: Mapped[Any] = mapped_column(TSVECTOR, deferred=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = now_column()
     updated_at: Mapped[datetime] = now_column()

@@ -1,15 +1,17 @@
 """Intelligence records: filing, reading, editing with optimistic concurrency, history,
 search with facets. Every query starts from the policy's record filter."""
 
+import json
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, String, func, literal_column, select, tuple_, type_coerce
+from sqlalchemy import Select, String, func, literal_column, select, text, tuple_, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from app.auth import policy
 from app.auth.principal import Principal
@@ -355,6 +357,38 @@ async def _conditions(session: AsyncSession, principal: Principal, p: SearchPara
     return conditions
 
 
+SUMMARY_COLUMNS = (
+    Record.id,
+    Record.seq,
+    Record.title,
+    Record.unit_id,
+    Record.author_agency,
+    Record.occurred_at,
+    Record.commune,
+    Record.drug_types,
+    Record.source_reliability,
+    Record.information_assessment,
+    Record.handling_code,
+    Record.marking,
+    Record.scope,
+    Record.created_at,
+)
+# Below this many records matching a search term, a page is built from the term's
+# matches rather than by walking the records newest first.
+FEW_MATCHES = 10_000
+_ESTIMATE = text(
+    "explain (format json) select 1 from records where search @@ websearch_to_tsquery('french', :q)"
+)
+
+
+async def _estimated_matches(session: AsyncSession, q: str) -> float:
+    """The planner's estimate of how many records hold the term (no rows are read)."""
+    plan = await session.scalar(_ESTIMATE, {"q": fold(q)})
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return plan[0]["Plan"]["Plan Rows"]
+
+
 async def search_records(
     session: AsyncSession, principal: Principal, p: SearchParams
 ) -> tuple[list[RecordSummary], str | None, Facets | None]:
@@ -362,14 +396,24 @@ async def search_records(
     are counted over every visible match, not only the page."""
     conditions = await _conditions(session, principal, p)
     page: Select = (
-        select(Record, Unit.code).join(Unit, Unit.id == Record.unit_id).where(*conditions)
+        select(Record, Unit.code)
+        .options(load_only(*SUMMARY_COLUMNS))
+        .join(Unit, Unit.id == Record.unit_id)
+        .where(*conditions)
     )
     if p.cursor:
         (seq,) = decode_cursor(p.cursor, {"s": int})
         if not 0 <= seq < 2**63:
             raise invalid_field(["query", "cursor"], "not a cursor this service gave")
         page = page.where(Record.seq < seq)
-    rows = (await session.execute(page.order_by(Record.seq.desc()).limit(p.limit + 1))).all()
+    order = Record.seq
+    if p.q and await _estimated_matches(session, p.q) < FEW_MATCHES:
+        # `seq + 0` hides the seq index from the planner, which then takes the term's
+        # few matches from the full-text index and sorts them, instead of walking every
+        # record newest first until the page is full — seconds when the matches lie
+        # mostly outside what the caller may see.
+        order = Record.seq + 0
+    rows = (await session.execute(page.order_by(order.desc()).limit(p.limit + 1))).all()
     next_cursor = encode_cursor({"s": rows[p.limit - 1][0].seq}) if len(rows) > p.limit else None
     items = [RecordSummary(**_summary_fields(r, code)) for r, code in rows[: p.limit]]
     facets = await _facets(session, conditions) if p.facets else None
