@@ -66,6 +66,8 @@ SNAPSHOT = """jsonb_build_object(
 
 @dataclass(frozen=True)
 class Author:
+    """Who files a bench record: a user (max marking DR) or a service client of the unit."""
+
     unit_id: uuid.UUID
     user_id: uuid.UUID | None
     client_id: uuid.UUID | None
@@ -108,6 +110,7 @@ async def ensure_authors(url: str) -> list[str]:
 
 
 async def authors_by_unit(conn: asyncpg.Connection) -> dict[str, list[Author]]:
+    """The possible authors of each bench unit, in a stable order."""
     rows = await conn.fetch(
         """
         select u.code, u.id as unit_id, us.id as user_id, null::uuid as client_id, us.agency,
@@ -202,6 +205,7 @@ def stage_rows(
 
 
 async def create_stage(conn: asyncpg.Connection) -> None:
+    """The unlogged staging tables, loosely typed: the INSERT … SELECT casts."""
     await conn.execute(f"""
         drop table if exists {STAGE}, {STAGE_SELECTORS};
         create unlogged table {STAGE} (
@@ -310,6 +314,7 @@ async def load(url: str, records: int, *, seed: int = 1, batch: int = 10_000,
         finally:
             if moving is not None and not moving.done():
                 moving.cancel()
+                await asyncio.gather(moving, return_exceptions=True)
             rows_seconds = time.perf_counter() - load_started
             print(f"rebuilding {len(ddls)} indexes…", flush=True)
             index_started = time.perf_counter()

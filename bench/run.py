@@ -216,7 +216,12 @@ async def measure(
             if time.perf_counter() > deadline:
                 return
             began = time.perf_counter()
-            response = await send(i)
+            try:
+                response = await send(i)
+            except httpx.TransportError as exc:
+                phase.errors += 1
+                phase.first_error = phase.first_error or repr(exc)
+                continue
             elapsed = time.perf_counter() - began
             if response.status_code != expected:
                 phase.errors += 1
