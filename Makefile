@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export CROSSINTEL_HOST := $(HOST)
 export CROSSINTEL_PORT := $(PORT)
@@ -47,7 +48,7 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
 bench: $(VENV)/.dev
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
