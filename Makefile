@@ -10,14 +10,15 @@ BENCH_ARGS ?=
 export CROSSINTEL_HOST := $(HOST)
 export CROSSINTEL_PORT := $(PORT)
 
-.PHONY: run test lock lint bench clean help
+.PHONY: run test lock lint bench bench-cases clean help
 
 help:
 	@echo "make run    set up, start the embedded PostgreSQL, migrate, load demo data, serve"
 	@echo "make test   set up, run the whole test suite on a fresh database"
 	@echo "make lock   recompile the hash-pinned lock files from pyproject.toml"
 	@echo "make lint   ruff"
-	@echo "make bench  load generator against the app and the bare baseline"
+	@echo "make bench  records at 1M: the app against the bare baseline (BENCH_ARGS=...)"
+	@echo "make bench-cases  review queue and case search with 100,000 cases"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,9 @@ lock:
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-cases: $(VENV)/.dev
+	$(BIN)/python -m bench.cases $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
