@@ -7,7 +7,7 @@ The target (cases issue): the pending queue and case search answer with p95 ≤ 
    CROSSINTEL_BENCH_DATABASE_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/
    postgres), migrates it to head and loads the demo data.
 2. Bulk-loads with COPY --cases cases over the demo CROSS units (most in CROSS-13, -83 and
-   -59), with their references and counters, custodians, team, timeline, and escalations:
+   -59), with their references and counters, custody units, team, timeline, and escalations:
    --pending pending ones (CROSS → its antenne mostly, antenne → OFAST, some CROSS → OFAST;
    urgent, high and routine; created over the last 30 days, many overdue) and decided
    ones (accepted, which moved custody; returned; declined). VACUUM ANALYZE.
@@ -169,17 +169,18 @@ class CaseRow:
     updated_at: datetime
     closed_at: datetime | None = None
     version: int = 1
+    custodians: list[uuid.UUID] = field(default_factory=list)
 
     def row(self) -> tuple:
-        return (self.id, self.reference, self.unit.id, self.lead.id, self.title, self.summary,
-                self.priority, self.status, self.judicial_reference, self.outcome,
-                self.outcome_note, self.version, self.lead.username, self.created_at,
-                self.updated_at)
+        return (self.id, self.reference, self.unit.id, self.custodians, self.lead.id,
+                self.title, self.summary, self.priority, self.status, self.judicial_reference,
+                self.outcome, self.outcome_note, self.version, self.lead.username,
+                self.created_at, self.updated_at)
 
 
-CASE_COLUMNS = ("id", "reference", "unit_id", "lead_user_id", "title", "summary", "priority",
-                "status", "judicial_reference", "outcome", "outcome_note", "version",
-                "created_by", "created_at", "updated_at")
+CASE_COLUMNS = ("id", "reference", "unit_id", "custodian_unit_ids", "lead_user_id", "title",
+                "summary", "priority", "status", "judicial_reference", "outcome",
+                "outcome_note", "version", "created_by", "created_at", "updated_at")
 ESCALATION_COLUMNS = ("id", "case_id", "from_unit_id", "to_unit_id", "requested_by",
                       "justification", "priority", "priority_rank", "status", "due_at",
                       "decided_by", "decision_note", "created_at", "decided_at")
@@ -209,7 +210,6 @@ class Plan:
         if not self.fallback:
             raise SystemExit("no active officer outside CROSS-13: is the demo data loaded?")
         self.cases: list[CaseRow] = []
-        self.custodians: list[tuple] = []
         self.members: list[tuple] = []
         self.escalations: list[tuple] = []
         self.events: list[tuple] = []
@@ -309,7 +309,9 @@ class Plan:
     def new_case(self, origin: UnitInfo, at: datetime) -> None:
         key = (origin.id, at.year)
         self.counters[key] = number = self.counters.get(key, 0) + 1
-        people = [p for p, _ in self.staff.get(origin.id, ())] or self.fallback
+        # Officers lead most cases; a supervisor leads a few.
+        people = [p for p, role in self.staff.get(origin.id, ())
+                  for _ in range(1 if role == "supervisor" else 3)] or self.fallback
         lead = self.rng.choice(people)
         age_days = (self.now - at).days
         closed = self.rng.random() < min(0.7, age_days / 900)
@@ -324,7 +326,7 @@ class Plan:
             case.judicial_reference = (f"Parquet JIRS n° {at.year % 100:02d}/"
                                        f"{self.rng.randrange(1, 999_999):06d}")
         self.cases.append(case)
-        self.custodians.append((case.id, origin.id, at))
+        case.custodians.append(origin.id)
         self.members.append((case.id, lead.id, "lead", None, lead.username, at))
         self.log(case, lead.username, "created", at, reference=case.reference,
                  title=case.title, priority=case.priority, unit=origin.code)
@@ -362,13 +364,13 @@ class Plan:
                 continue
             self.escalation(case, case.origin, antenne, created, "accepted", decided)
             case.unit = antenne
-            self.custodians.append((case.id, antenne.id, decided))
+            case.custodians.append(antenne.id)
             if self.rng.random() < TO_OFAST_SHARE and decided + timedelta(days=2) < end:
                 again = self.between(decided + timedelta(days=1), end)
                 decided2 = min(end, again + timedelta(hours=self.rng.uniform(2, 96)))
                 self.escalation(case, antenne, ofast, again, "accepted", decided2)
                 case.unit = ofast
-                self.custodians.append((case.id, ofast.id, decided2))
+                case.custodians.append(ofast.id)
 
     def pending(self, n_pending: int) -> None:
         """Pending escalations of open cases, created over the last 30 days: CROSS → its
@@ -452,7 +454,6 @@ async def load_cases(url: str, settings: Settings, n_cases: int, n_pending: int,
             ("cases", [c.row() for c in plan.cases], CASE_COLUMNS),
             ("case_counters", [(u, y, n) for (u, y), n in plan.counters.items()],
              ("unit_id", "year", "last")),
-            ("case_custodians", plan.custodians, ("case_id", "unit_id", "since")),
             ("case_members", plan.members, MEMBER_COLUMNS),
             ("escalations", plan.escalations, ESCALATION_COLUMNS),
             ("case_events", plan.events, EVENT_COLUMNS),
@@ -464,14 +465,14 @@ async def load_cases(url: str, settings: Settings, n_cases: int, n_pending: int,
                 print(f"  COPY {table:<16} {len(rows):>9,} rows  "
                       f"{time.perf_counter() - began:6.1f} s", flush=True)
         copied = time.perf_counter()
-        await conn.execute("vacuum (analyze) cases, case_counters, case_custodians, "
-                           "case_members, escalations, case_events")
+        await conn.execute("vacuum (analyze) cases, case_counters, case_members, escalations, "
+                           "case_events")
         analyzed = time.perf_counter()
     finally:
         await conn.close()
     pending = sum(1 for e in plan.escalations if e[8] == "pending")
     stats = {"cases": len(plan.cases), "escalations": len(plan.escalations),
-             "pending": pending, "custodians": len(plan.custodians),
+             "pending": pending, "custodians": sum(len(c.custodians) for c in plan.cases),
              "members": len(plan.members), "events": len(plan.events),
              "generate_seconds": generated - started, "copy_seconds": copied - generated,
              "analyze_seconds": analyzed - copied, "seconds": analyzed - started}
@@ -523,7 +524,8 @@ async def gather_facts(url: str) -> Facts:
         visible = """
             with me as (select id from users where username = 'cross13.chef'),
                  seen as (
-                   select cc.case_id from case_custodians cc join units u on u.id = cc.unit_id
+                   select c.id as case_id from cases c
+                     join units u on u.id = any(c.custodian_unit_ids)
                     where u.code = 'CROSS-13'
                    union
                    select m.case_id from case_members m, me
@@ -586,17 +588,26 @@ def specs(facts: Facts) -> list[Spec]:
 class Result:
     phase: Phase
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0  # seconds, warm-up included, as the CPU figures are
 
 
 class Cpu:
     """CPU seconds used by the app process, the PostgreSQL backends of the bench database,
-    this client and the whole machine, to tell where a request's time goes (and whether
+    the PostgreSQL processes that ended meanwhile (parallel query workers, mostly), this
+    client and the whole machine, to tell where a request's time goes (and whether
     something else ran meanwhile)."""
 
-    def __init__(self, app_pid: int, conn: asyncpg.Connection) -> None:
+    def __init__(self, app_pid: int, conn: asyncpg.Connection, server_pid: int) -> None:
         self.app = psutil.Process(app_pid)
         self.me = psutil.Process()
         self.conn = conn
+        # The postmaster: the CPU time of its children that exited (parallel workers are
+        # short-lived processes) is added to its own `children_*` times when reaped.
+        self.postmaster = psutil.Process(server_pid).parent()
+
+    @classmethod
+    async def start(cls, app_pid: int, conn: asyncpg.Connection) -> "Cpu":
+        return cls(app_pid, conn, await conn.fetchval("select pg_backend_pid()"))
 
     @staticmethod
     def _seconds(process: psutil.Process) -> float:
@@ -614,14 +625,16 @@ class Cpu:
                 pass
         total = psutil.cpu_times()
         busy = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+        reaped = self.postmaster.cpu_times()
         return {"app": self._seconds(self.app), "postgres": backends,
+                "pg_exited": reaped.children_user + reaped.children_system,
                 "client": self._seconds(self.me), "machine": busy}
 
     @staticmethod
     def per_request(before: dict[str, Any], after: dict[str, Any],
                     requests: int) -> dict[str, float]:
         """Milliseconds of CPU per request between two snapshots."""
-        spent = {k: after[k] - before[k] for k in ("app", "client", "machine")}
+        spent = {k: after[k] - before[k] for k in ("app", "pg_exited", "client", "machine")}
         spent["postgres"] = sum(t - before["postgres"].get(pid, 0.0)
                                 for pid, t in after["postgres"].items())
         return {k: v * 1000 / max(requests, 1) for k, v in spent.items()}
@@ -646,12 +659,12 @@ async def run_phases(specs_: list[Spec], app_url: str, password: str, concurrenc
                            s: Spec = spec, h: dict[str, str] = headers) -> httpx.Response:
                 return await client.get(s.path, params=p[i % len(p)], headers=h)
 
-            before = await cpu.snapshot()
+            before, began = await cpu.snapshot(), time.perf_counter()
             phase = await measure(f"{spec.key}, {spec.user}", send, 200, concurrency,
                                   args.duration, args.requests)
-            after = await cpu.snapshot()
+            after, wall = await cpu.snapshot(), time.perf_counter() - began
             sent = len(phase.latencies) + phase.errors + 2 * concurrency
-            results[spec.key] = Result(phase, Cpu.per_request(before, after, sent))
+            results[spec.key] = Result(phase, Cpu.per_request(before, after, sent), wall)
     return results
 
 
@@ -709,8 +722,8 @@ class Explained:
 
 async def explain(url: str, specs_: list[Spec]) -> dict[str, list[Explained]]:
     """EXPLAIN (ANALYZE, BUFFERS) every statement the app's service functions send for each
-    phase's first parameters (what the endpoint calls: the queue, or the case search and
-    the summaries of its page), on one connection of the app's own engine."""
+    phase's first parameters (what the endpoint calls: the queue or the case search), on
+    one connection of the app's own engine."""
     db = Database(url, pool_size=1)
     out: dict[str, list[Explained]] = {}
     captured: list[tuple[str, tuple]] = []
@@ -733,11 +746,10 @@ async def explain(url: str, specs_: list[Spec]) -> dict[str, list[Explained]]:
                             include_descendants=params.get("include_descendants") == "true",
                             limit=params.get("limit", 50), cursor=None)
                     else:
-                        rows, _ = await cases_service.search_cases(
+                        await cases_service.search_cases(
                             session, principal, q=params.get("q"), status=params.get("status"),
                             priority=params.get("priority"), unit_id=None,
                             limit=params.get("limit", 50), cursor=params.get("cursor"))
-                        await cases_service.case_summaries(session, rows)
                 finally:
                     event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
                 raw = (await (await session.connection()).get_raw_connection()).driver_connection
@@ -780,7 +792,7 @@ def report(args: argparse.Namespace, about: dict[str, str], facts: Facts,
     lines += [
         f"- cases: {f['cases']:,} " + (
             f"(generated and COPYed with {loaded['escalations']:,.0f} escalations, "
-            f"{loaded['custodians']:,.0f} custodians, {loaded['members']:,.0f} team rows and "
+            f"{loaded['custodians']:,.0f} custody units, {loaded['members']:,.0f} team rows and "
             f"{loaded['events']:,.0f} timeline events in {loaded['seconds']:.0f} s)"
             if loaded else f"(reused database {args.database})"),
         "- by status: " + ", ".join(f"{k} {v:,}" for k, v in f["by_status"].items())
@@ -815,20 +827,25 @@ def report(args: argparse.Namespace, about: dict[str, str], facts: Facts,
             p = runs[c][spec.key].phase
             row += f" {p.rate:,.0f} | {p.triple()} | {verdict(p.pct(95))} |"
         lines.append(row)
-    lines += ["", "CPU per request, ms (warm-up included): the app process, the PostgreSQL "
-              "backends of the bench database, this client; `other` is the rest of the "
-              "machine's busy time (anything else running shows there):", "",
-              "| phase | C | app | PostgreSQL | client | other | machine busy |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "CPU per request, ms (warm-up included): the app process; the PostgreSQL "
+              "backends of the bench database; PostgreSQL processes that exited meanwhile "
+              "(the parallel workers of a parallel plan, but also any other database's "
+              "ended connections); this client; `other` is the rest of the machine's busy "
+              "time (anything else running shows there):", "",
+              "| phase | C | app | PostgreSQL | PostgreSQL, exited | client | other | "
+              "machine busy |",
+              "|---|---|---|---|---|---|---|---|"]
     for c in levels:
         for spec in specs_:
             r = runs[c][spec.key]
             cpu = r.cpu_ms
-            other = cpu["machine"] - cpu["app"] - cpu["postgres"] - cpu["client"]
+            other = (cpu["machine"] - cpu["app"] - cpu["postgres"] - cpu["pg_exited"]
+                     - cpu["client"])
             busy = cpu["machine"] / 1000 * (len(r.phase.latencies) + r.phase.errors
-                                            + 2 * c) / max(r.phase.seconds, 1e-9)
+                                            + 2 * c) / max(r.wall, 1e-9)
             lines.append(f"| {spec.key} | {c} | {cpu['app']:.1f} | {cpu['postgres']:.1f} | "
-                         f"{cpu['client']:.1f} | {other:.1f} | {busy:.2f} cores |")
+                         f"{cpu['pg_exited']:.1f} | {cpu['client']:.1f} | {other:.1f} | "
+                         f"{busy:.2f} cores |")
     lines += ["", "| phase | C | requests | errors | seconds | req/s | p50 | p95 | p99 | max |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for c in levels:
@@ -939,7 +956,7 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
                   "running, the figures will show it", flush=True)
         watcher = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            cpu = Cpu(process.pid, watcher)
+            cpu = await Cpu.start(process.pid, watcher)
             runs = {args.concurrency: await run_phases(specs_, app_url, password,
                                                        args.concurrency, args, cpu)}
             if args.concurrency != 1:

@@ -91,13 +91,17 @@ class CaseMember(Base):
     """A team member, from any unit; access ends at `expires_at` when set."""
 
     __tablename__ = "case_members"
-    __table_args__ = (CheckConstraint(in_list("role", TEAM_ROLES), name="role"),)
+    __table_args__ = (
+        CheckConstraint(in_list("role", TEAM_ROLES), name="role"),
+        # A user's cases with their expiry, read without visiting the table.
+        Index("ix_case_members_user_case", "user_id", "case_id", postgresql_include=["expires_at"]),
+    )
 
     case_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(10))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

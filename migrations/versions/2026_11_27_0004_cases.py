@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-27 14:42:19.986655
+Create Date: 2026-11-27 15:26:28.025742
 """
 
 import sqlalchemy as sa
@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("reference", sa.String(length=40), nullable=False),
         sa.Column("unit_id", sa.Uuid(), nullable=False),
-        sa.Column("custodian_unit_ids", sa.ARRAY(sa.Uuid()), nullable=False),
+        sa.Column("custodian_unit_ids", postgresql.ARRAY(sa.Uuid()), nullable=False),
         sa.Column("lead_user_id", sa.Uuid(), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
@@ -201,7 +201,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("case_id", "user_id", name=op.f("pk_case_members")),
     )
-    op.create_index(op.f("ix_case_members_user_id"), "case_members", ["user_id"], unique=False)
+    op.create_index(
+        "ix_case_members_user_case",
+        "case_members",
+        ["user_id", "case_id"],
+        unique=False,
+        postgresql_include=["expires_at"],
+    )
     op.create_table(
         "case_notes",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -355,6 +361,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_escalations")),
     )
     op.create_index(
+        "ix_escalations_pending_order",
+        "escalations",
+        ["priority_rank", "created_at", "id"],
+        unique=False,
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
         "ix_escalations_queue",
         "escalations",
         ["to_unit_id", "status", "priority_rank", "created_at", "id"],
@@ -376,6 +389,11 @@ def downgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
     )
     op.drop_index("ix_escalations_queue", table_name="escalations")
+    op.drop_index(
+        "ix_escalations_pending_order",
+        table_name="escalations",
+        postgresql_where=sa.text("status = 'pending'"),
+    )
     op.drop_table("escalations")
     op.drop_index(op.f("ix_drug_seizures_case_id"), table_name="drug_seizures")
     op.drop_table("drug_seizures")
@@ -385,7 +403,9 @@ def downgrade() -> None:
     op.drop_table("case_records")
     op.drop_index(op.f("ix_case_notes_case_id"), table_name="case_notes")
     op.drop_table("case_notes")
-    op.drop_index(op.f("ix_case_members_user_id"), table_name="case_members")
+    op.drop_index(
+        "ix_case_members_user_case", table_name="case_members", postgresql_include=["expires_at"]
+    )
     op.drop_table("case_members")
     op.drop_index("ix_case_events_case_seq", table_name="case_events")
     op.drop_table("case_events")
