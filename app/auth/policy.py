@@ -45,6 +45,7 @@ from app.models import (
     Case,
     CaseMember,
     Escalation,
+    Membership,
     Record,
     RecordGrant,
     Unit,
@@ -237,14 +238,26 @@ async def visible_case(
     return case
 
 
-async def _team_role(session: AsyncSession, principal: Principal, case: Case) -> str | None:
+async def _team_role(session: AsyncSession, user_id: uuid.UUID | None, case: Case) -> str | None:
+    """The user's role on the case team, while their membership lasts."""
     return await session.scalar(
         select(CaseMember.role).where(
             CaseMember.case_id == case.id,
-            CaseMember.user_id == principal.id,
+            CaseMember.user_id == user_id,
             or_(CaseMember.expires_at.is_(None), CaseMember.expires_at > func.now()),
         )
     )
+
+
+async def user_sees_case(session: AsyncSession, user_id: uuid.UUID, case: Case) -> bool:
+    """Whether another user sees `case` through custody or the team (the rules of
+    `case_filter` that do not depend on a pending escalation): who may be given its tasks."""
+    in_custody = await session.scalar(
+        select(Membership.user_id)
+        .where(Membership.user_id == user_id, Membership.unit_id.in_(case.custodian_unit_ids))
+        .limit(1)
+    )
+    return in_custody is not None or await _team_role(session, user_id, case) is not None
 
 
 def check_case_open(case: Case) -> None:
@@ -259,7 +272,7 @@ async def check_case_work(session: AsyncSession, principal: Principal, case: Cas
     check_case_open(case)
     if principal.role_in(case.unit_id) in ("officer", "supervisor"):
         return
-    if await _team_role(session, principal, case) in ("lead", "member"):
+    if await _team_role(session, principal.id, case) in ("lead", "member"):
         return
     raise forbidden("Only the custody unit's officers and the case team work this case.")
 
@@ -268,7 +281,7 @@ async def check_case_lead(session: AsyncSession, principal: Principal, case: Cas
     """Managing the team and closing: supervisors of the custody unit and the lead."""
     if principal.role_in(case.unit_id) == "supervisor" or case.lead_user_id == principal.id:
         return
-    if await _team_role(session, principal, case) == "lead":
+    if await _team_role(session, principal.id, case) == "lead":
         return
     raise forbidden("Only the custody unit's supervisors and the case lead do this.")
 

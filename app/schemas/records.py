@@ -27,7 +27,8 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 CLASSIFIED = {"SECRET", "TRES_SECRET", "TRÈS_SECRET", "TS", "S", "CONFIDENTIEL_DEFENSE"}
 
 
-def check_marking(value: str) -> str:
+def normal_marking(value: str) -> str:
+    """NP or DR, upper case; classified levels refused (the service is not accredited)."""
     upper = value.strip().upper()
     if upper in CLASSIFIED:
         raise ValueError(
@@ -68,7 +69,7 @@ class RecordCreate(BaseModel):
     tags: list[Tag] = Field(default=[], max_length=50)
     entities: list[Entity] = Field(default=[], max_length=200)
 
-    _marking = field_validator("marking")(check_marking)
+    _marking = field_validator("marking")(normal_marking)
 
     @field_validator("handling_note")
     @classmethod
@@ -100,7 +101,7 @@ class RecordUpdate(BaseModel):
     @field_validator("marking")
     @classmethod
     def _marking(cls, value: str | None) -> str | None:
-        return None if value is None else check_marking(value)
+        return None if value is None else normal_marking(value)
 
 
 class AttachmentOut(BaseModel):

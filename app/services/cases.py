@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     Select,
     delete,
-    func,
     or_,
     select,
     tuple_,
@@ -167,7 +166,6 @@ async def create_case(session: AsyncSession, principal: Principal, body: CaseCre
         unit=await unit_code(session, unit_id),
     )
     await session.flush()
-    await session.refresh(case, ["created_at", "updated_at"])
     if lead != principal.id:
         await notifications.notify(
             session,
@@ -417,29 +415,14 @@ async def add_entity(
     )
     session.add(item)
     await session.flush()
-    await session.refresh(item, ["created_at"])
     log(session, principal, case, "entity_added", entity_id=item.id, kind=entity.kind)
     _touch(case)
     return item
 
 
 async def _check_assignee(session: AsyncSession, case: Case, user_id: uuid.UUID | None) -> None:
-    """An assignee must be able to see the case: custody unit member or team member."""
-    if user_id is None:
-        return
-    in_unit = await session.scalar(
-        select(Membership.user_id).where(
-            Membership.user_id == user_id, Membership.unit_id == case.unit_id
-        )
-    )
-    on_team = await session.scalar(
-        select(CaseMember.user_id).where(
-            CaseMember.case_id == case.id,
-            CaseMember.user_id == user_id,
-            or_(CaseMember.expires_at.is_(None), CaseMember.expires_at > func.now()),
-        )
-    )
-    if in_unit is None and on_team is None:
+    """An assignee must be someone who sees the case."""
+    if user_id is not None and not await policy.user_sees_case(session, user_id, case):
         raise invalid_field(
             ["body", "assignee_id"], "not a member of the custody unit or of the case team"
         )
@@ -460,7 +443,6 @@ async def add_task(
     )
     session.add(task)
     await session.flush()
-    await session.refresh(task, ["created_at", "updated_at"])
     log(
         session,
         principal,
@@ -537,17 +519,23 @@ async def update_task(
     return task
 
 
+async def _add_to_case(
+    session: AsyncSession, principal: Principal, case: Case, item, action: str, **details: Any
+):
+    """Store an item of the case, and put it on the timeline."""
+    session.add(item)
+    await session.flush()
+    log(session, principal, case, action, item_id=item.id, **details)
+    _touch(case)
+    return item
+
+
 async def add_note(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID, body: str
 ) -> CaseNote:
     case = await _workable_case(session, principal, case_id)
     note = CaseNote(case_id=case.id, body=body, author=principal.name)
-    session.add(note)
-    await session.flush()
-    await session.refresh(note, ["created_at"])
-    log(session, principal, case, "note_added", note_id=note.id)
-    _touch(case)
-    return note
+    return await _add_to_case(session, principal, case, note, "note_added")
 
 
 async def add_drug_seizure(
@@ -555,20 +543,16 @@ async def add_drug_seizure(
 ) -> DrugSeizure:
     case = await _workable_case(session, principal, case_id)
     seizure = DrugSeizure(case_id=case.id, created_by=principal.name, **body.model_dump())
-    session.add(seizure)
-    await session.flush()
-    log(
+    return await _add_to_case(
         session,
         principal,
         case,
+        seizure,
         "drug_seizure_added",
-        seizure_id=seizure.id,
         substance=seizure.substance,
         quantity=str(seizure.quantity),
         unit=seizure.quantity_unit,
     )
-    _touch(case)
-    return seizure
 
 
 async def add_asset_seizure(
@@ -576,19 +560,15 @@ async def add_asset_seizure(
 ) -> AssetSeizure:
     case = await _workable_case(session, principal, case_id)
     seizure = AssetSeizure(case_id=case.id, created_by=principal.name, **body.model_dump())
-    session.add(seizure)
-    await session.flush()
-    log(
+    return await _add_to_case(
         session,
         principal,
         case,
+        seizure,
         "asset_seizure_added",
-        seizure_id=seizure.id,
         category=seizure.category,
         estimated_value_eur=str(seizure.estimated_value_eur),
     )
-    _touch(case)
-    return seizure
 
 
 async def add_arrest(
@@ -613,11 +593,7 @@ async def add_arrest(
                 ["body", "person_entity_ids", missing[0]], "not a person entity of this case"
             )
     arrest = Arrest(case_id=case.id, created_by=principal.name, **body.model_dump())
-    session.add(arrest)
-    await session.flush()
-    log(session, principal, case, "arrest_added", arrest_id=arrest.id, count=arrest.count)
-    _touch(case)
-    return arrest
+    return await _add_to_case(session, principal, case, arrest, "arrest_added", count=arrest.count)
 
 
 async def close_case(

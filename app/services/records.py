@@ -87,17 +87,18 @@ def snapshot(record: Record) -> dict[str, Any]:
     }
 
 
-async def _reindex(
-    session: AsyncSession, record: Record, found: set[tuple[str, str]], names: list[str]
+async def _store_selectors(
+    session: AsyncSession, record_id: uuid.UUID, found: set[tuple[str, str]]
 ) -> None:
-    await session.execute(
-        RecordSelector.__table__.delete().where(RecordSelector.record_id == record.id)
-    )
+    """Store the record's selectors (it has none: an edit deletes the old ones first)."""
     if found:
         await session.execute(
             RecordSelector.__table__.insert(),
-            [{"record_id": record.id, "type": t, "value": v} for t, v in sorted(found)],
+            [{"record_id": record_id, "type": t, "value": v} for t, v in sorted(found)],
         )
+
+
+def _index_text(record: Record, names: list[str]) -> None:
     record.search = _search_vector(
         record.title, record.narrative, names, [record.commune or "", *record.tags]
     )
@@ -131,17 +132,11 @@ async def create_record(session: AsyncSession, principal: Principal, body: Recor
         tags=sorted(set(body.tags)),
         entities=payload,
         version=1,
-        search=_search_vector(
-            body.title, body.narrative, names, [body.location.commune or "", *body.tags]
-        ),
     )
+    _index_text(record, names)
     session.add(record)
     await session.flush()
-    if found:
-        await session.execute(
-            RecordSelector.__table__.insert(),
-            [{"record_id": record.id, "type": t, "value": v} for t, v in sorted(found)],
-        )
+    await _store_selectors(session, record.id, found)
     session.add(
         RecordVersion(
             record_id=record.id, version=1, snapshot=snapshot(record), changed_by=principal.name
@@ -196,15 +191,13 @@ async def update_record(
         raise invalid_field(["body", "handling_note"], "required with handling code H3")
     if body.entities is not None:
         record.entities, found, names = _entities_payload(body.entities)
-    else:
-        found = {
-            (s.type, s.value)
-            for s in await session.scalars(
-                select(RecordSelector).where(RecordSelector.record_id == record.id)
-            )
-        }
-        names = _stored_names(record.entities)
-    await _reindex(session, record, found, names)
+        await session.execute(
+            RecordSelector.__table__.delete().where(RecordSelector.record_id == record.id)
+        )
+        await _store_selectors(session, record.id, found)
+        _index_text(record, names)
+    elif changes.keys() & {"title", "narrative", "location", "tags"}:
+        _index_text(record, _stored_names(record.entities))
     record.version += 1
     record.updated_at = datetime.now(UTC)
     session.add(
