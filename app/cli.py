@@ -21,6 +21,7 @@ from app.db import Database, database_url, head_revision, migrate_async, stop_em
 from app.errors import Problem
 from app.models.units import AGENCIES
 from app.models.users import UNIT_ROLES
+from app.services import audit
 from app.services import clients as clients_service
 from app.services import demo as demo_service
 from app.services import units as units_service
@@ -62,19 +63,41 @@ def _fail_cleanly(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def _in_transaction(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction on the configured database."""
+def _in_transaction(
+    work: Callable[[AsyncSession, Settings], Awaitable[T]], action: str | None = None
+) -> T:
+    """Run `work` in one committed transaction on the configured database; `action` names
+    its audit event (the operator at the command line is the actor)."""
     settings = _settings()
 
     async def main() -> T:
         db = Database(database_url(settings), pool_size=1)
         try:
             async with db.sessionmaker() as session, session.begin():
-                return await work(session, settings)
+                if action:
+                    audit.begin(session, _cli_trail(settings, action))
+                result = await work(session, settings)
+                await audit.finish(session, SYSTEM)
+                return result
         finally:
             await db.dispose()
 
     return asyncio.run(main())
+
+
+def _cli_trail(settings: Settings, action: str) -> audit.Trail:
+    """The audit trail of a command: the operating-system account at the command line."""
+    try:
+        operator = getpass.getuser()
+    except OSError:
+        operator = "unknown"
+    return audit.Trail.for_settings(
+        settings,
+        action=action,
+        actor=audit.Actor("system", name=f"cli:{operator}"[:120]),
+        object_type=action.split(".")[0],
+        user_agent="crossintel-cli",
+    )
 
 
 async def _check_schema(url: str) -> None:
@@ -126,7 +149,7 @@ def demo() -> None:
         await _check_schema(database_url(settings))
         return await demo_service.load_demo(session, settings)
 
-    _print_summary(_in_transaction(work))
+    _print_summary(_in_transaction(work, "demo.load"))
 
 
 def _print_demo_signins(settings: Settings) -> None:
@@ -174,7 +197,7 @@ def serve(host: str | None, port: int | None, do_migrate: bool, do_demo: bool) -
             asyncio.run(migrate_async(url))
         asyncio.run(_check_schema(url))
         if do_demo:
-            _print_summary(_in_transaction(demo_service.load_demo))
+            _print_summary(_in_transaction(demo_service.load_demo, "demo.load"))
         configure_logging(settings.log_level)
         app = create_app(settings)
         click.echo(f"\ncrossintel is serving on http://{host}:{port}/ (API docs: /docs)")
@@ -242,7 +265,7 @@ def user_add(
             platform_roles=list(platform_roles),
         )
 
-    _in_transaction(work)
+    _in_transaction(work, "user.create")
     click.echo(f"user {username} created")
 
 
@@ -251,7 +274,7 @@ def _set_user_active(username: str, active: bool) -> None:
         user = await users_service.user_by_username(session, SYSTEM, username)
         await users_service.set_active(session, SYSTEM, user, active)
 
-    _in_transaction(work)
+    _in_transaction(work, "user.enable" if active else "user.disable")
 
 
 @user.command("disable")
@@ -287,7 +310,7 @@ def user_list() -> None:
             lines.append(f"{u.username:<20} {u.agency:<12} {roles:<14} {state:<9} {where}")
         return lines
 
-    for line in _in_transaction(work):
+    for line in _in_transaction(work, "user.list"):
         click.echo(line)
 
 
@@ -309,7 +332,7 @@ def membership_add(username: str, unit_code: str, role: str) -> None:
         unit = await units_service.unit_by_code(session, unit_code)
         await users_service.add_membership(session, SYSTEM, user, unit.id, role)
 
-    _in_transaction(work)
+    _in_transaction(work, "user.membership.put")
     click.echo(f"{username} is {role} in {unit_code}")
 
 
@@ -325,7 +348,7 @@ def membership_remove(username: str, unit_code: str) -> None:
         unit = await units_service.unit_by_code(session, unit_code)
         await users_service.remove_membership(session, SYSTEM, user, unit.id)
 
-    _in_transaction(work)
+    _in_transaction(work, "user.membership.remove")
     click.echo(f"{username} removed from {unit_code}")
 
 
@@ -373,7 +396,7 @@ def client_add(
         )
         return secret
 
-    secret = _in_transaction(work)
+    secret = _in_transaction(work, "client.create")
     click.echo(f"client {client_id} created; its secret (shown once): {secret}")
 
 
@@ -387,7 +410,7 @@ def client_rotate(client_id: str) -> None:
         c = await clients_service.get_client(session, SYSTEM, client_id=client_id)
         return await clients_service.rotate_secret(session, SYSTEM, c)
 
-    secret = _in_transaction(work)
+    secret = _in_transaction(work, "client.rotate")
     click.echo(f"client {client_id}: new secret (shown once): {secret}")
 
 
@@ -401,7 +424,7 @@ def client_disable(client_id: str) -> None:
         c = await clients_service.get_client(session, SYSTEM, client_id=client_id)
         await clients_service.set_active(session, SYSTEM, c, False)
 
-    _in_transaction(work)
+    _in_transaction(work, "client.disable")
     click.echo(f"client {client_id} disabled")
 
 

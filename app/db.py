@@ -144,11 +144,17 @@ async def migrate_async(url: str, revision: str = "head", *, down: bool = False)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request, committed before the response is sent."""
+    """One transaction per request, committed before the response is sent, with the
+    request's audit event written in it just before the commit (app/services/audit.py)."""
+    from app.services import audit  # imports the policy, which imports this module
+
     db: Database = request.app.state.db
     async with db.sessionmaker() as session:
+        trail = audit.begin(session, audit.Trail.for_request(request))
+        request.state.audit_trail = trail
         try:
             yield session
+            await audit.finish(session, getattr(request.state, "principal", None))
             await session.commit()
         except BaseException:
             await session.rollback()

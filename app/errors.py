@@ -1,6 +1,7 @@
 """Errors as application/problem+json (RFC 9457), each with a stable `code`."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -102,9 +103,19 @@ _HTTP_CODES = {
 }
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, on_problem: Callable[[Request, int], Awaitable[None]] | None = None
+) -> None:
+    """problem+json for every failure; `on_problem` hears of each Problem raised (the
+    audit trail records denials)."""
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        if on_problem is not None:
+            try:
+                await on_problem(request, exc.status)
+            except Exception:
+                log.exception("could not record a refused request in the audit trail")
         return problem_response(request, exc)
 
     @app.exception_handler(RequestValidationError)

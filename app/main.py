@@ -11,6 +11,7 @@ from app.errors import install_error_handlers
 from app.events import EventHub
 from app.limits import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from app.logs import RequestContextMiddleware
+from app.services import audit as audit_service
 from app.settings import Settings
 
 PUBLIC_PATHS = frozenset(
@@ -54,7 +55,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.head_revision = head_revision()
     if db is not None:
         app.state.db = db
-    install_error_handlers(app)
+    install_error_handlers(app, on_problem=audit_service.record_denial)
     for router in public_routers():
         app.include_router(router)
     app.include_router(api_router())

@@ -7,6 +7,15 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SIGNING_KEY = "crossintel-development-signing-key-change-me"
+DEFAULT_AUDIT_KEY = "crossintel-development-audit-key-change-me"
+# What may require a purpose of access (X-Purpose), see `purpose_required`.
+PURPOSE_ACTIONS = (
+    "record.search.selector",
+    "record.search.person",
+    "record.search.text",
+    "record.read.granted",
+    "record.read.own",
+)
 
 
 class Settings(BaseSettings):
@@ -39,6 +48,29 @@ class Settings(BaseSettings):
     review_hours_high: int = Field(default=72, gt=0)
     review_hours_routine: int = Field(default=7 * 24, gt=0)
 
+    audit_key: SecretStr = Field(
+        default=SecretStr(DEFAULT_AUDIT_KEY),
+        description="HMAC key sealing the audit chain; never change it once events exist",
+    )
+    audit_enabled: bool = Field(
+        default=True, description="false only to measure the audit's cost; refused in production"
+    )
+    purpose_required: list[Literal[PURPOSE_ACTIONS]] = Field(  # type: ignore[valid-type]
+        default=["record.search.selector", "record.search.person", "record.read.granted"],
+        description="actions that need a purpose of access (X-Purpose)",
+    )
+    review_after_days: int = Field(default=3 * 365, gt=0, description="review_at after a change")
+    retain_days: int = Field(default=5 * 365, gt=0, description="retain_until after filing")
+    retention_interval_seconds: float = Field(
+        default=3600, ge=0, description="how often the server purges due records; 0: never"
+    )
+    anomaly_peer_factor: float = Field(
+        default=3.0, gt=1, description="flag reads and searches above this many times the median"
+    )
+    anomaly_min_events: int = Field(default=50, gt=0, description="below this, never flagged")
+    anomaly_denial_burst: int = Field(default=5, gt=1, description="denials within 10 minutes")
+    anomaly_timezone: str = "Europe/Paris"
+
     demo_password: SecretStr = SecretStr("crossintel-demo")
     demo_client_secret: SecretStr = SecretStr("crossintel-demo-client")
 
@@ -58,3 +90,13 @@ class Settings(BaseSettings):
             )
         if self.is_production and len(self.signing_key.get_secret_value()) < 32:
             raise ValueError("CROSSINTEL_SIGNING_KEY must be at least 32 characters in production")
+        if self.is_production and (
+            self.audit_key.get_secret_value() == DEFAULT_AUDIT_KEY
+            or len(self.audit_key.get_secret_value()) < 32
+        ):
+            raise ValueError(
+                "CROSSINTEL_AUDIT_KEY must be a secret of your own of at least 32 characters "
+                "in production"
+            )
+        if self.is_production and not self.audit_enabled:
+            raise ValueError("the audit trail cannot be turned off in production")

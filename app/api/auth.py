@@ -45,6 +45,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     "/token",
     response_model=TokenResponse,
     responses={400: {"model": OAuthErrorResponse}, 401: {"model": OAuthErrorResponse}},
+    name="auth.token",
 )
 async def token(
     request: Request,
@@ -109,7 +110,9 @@ async def token(
     return JSONResponse(body.model_dump(exclude_none=True), headers=NO_STORE)
 
 
-@public_router.post("/revoke", status_code=200, responses={400: {"model": OAuthErrorResponse}})
+@public_router.post(
+    "/revoke", status_code=200, responses={400: {"model": OAuthErrorResponse}}, name="auth.revoke"
+)
 async def revoke(
     request: Request,
     session: SessionDep,
@@ -125,7 +128,7 @@ async def revoke(
     return Response(status_code=200, headers=NO_STORE)
 
 
-@router.get("/me", response_model=MeResponse)
+@router.get("/me", response_model=MeResponse, name="auth.me")
 async def me(session: SessionDep, principal: PrincipalDep) -> MeResponse:
     """The caller: identity, agency, unit memberships and roles, platform roles, scopes."""
     display_name = None

@@ -48,7 +48,7 @@ async def _out(session, principal, case, response: Response | None = None) -> Ca
     return CaseOut(**await cases_service.detail(session, principal, case))
 
 
-@router.post("", response_model=CaseOut, status_code=201)
+@router.post("", response_model=CaseOut, status_code=201, name="case.create")
 async def open_case(
     body: CaseCreate,
     request: Request,
@@ -60,11 +60,11 @@ async def open_case(
     sequential per unit and year (`CROSS13-2026-0042`); the caller leads it unless
     `lead_user_id` names someone else."""
     case = await cases_service.create_case(session, principal, body)
-    response.headers["Location"] = str(request.url_for("get_case", case_id=case.id))
+    response.headers["Location"] = str(request.url_for("case.read", case_id=case.id))
     return await _out(session, principal, case, response)
 
 
-@router.get("", response_model=CasePage)
+@router.get("", response_model=CasePage, name="case.search")
 async def list_cases(
     session: SessionDep,
     principal: PrincipalDep,
@@ -89,7 +89,7 @@ async def list_cases(
     return CasePage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{case_id}", response_model=CaseOut)
+@router.get("/{case_id}", response_model=CaseOut, name="case.read")
 async def get_case(
     case_id: uuid.UUID, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> CaseOut:
@@ -99,7 +99,7 @@ async def get_case(
     return await _out(session, principal, case, response)
 
 
-@router.patch("/{case_id}", response_model=CaseOut)
+@router.patch("/{case_id}", response_model=CaseOut, name="case.update")
 async def update_case(
     case_id: uuid.UUID,
     body: CaseUpdate,
@@ -114,7 +114,7 @@ async def update_case(
     return await _out(session, principal, case, response)
 
 
-@router.get("/{case_id}/timeline", response_model=list[TimelineEvent])
+@router.get("/{case_id}/timeline", response_model=list[TimelineEvent], name="case.timeline")
 async def case_timeline(
     case_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> list[TimelineEvent]:
@@ -125,7 +125,7 @@ async def case_timeline(
     ]
 
 
-@router.put("/{case_id}/team/{user_id}", status_code=204)
+@router.put("/{case_id}/team/{user_id}", status_code=204, name="case.team.put")
 async def put_team_member(
     case_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -139,7 +139,7 @@ async def put_team_member(
     return Response(status_code=204)
 
 
-@router.delete("/{case_id}/team/{user_id}", status_code=204)
+@router.delete("/{case_id}/team/{user_id}", status_code=204, name="case.team.remove")
 async def remove_team_member(
     case_id: uuid.UUID, user_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
@@ -148,7 +148,7 @@ async def remove_team_member(
     return Response(status_code=204)
 
 
-@router.post("/{case_id}/records", status_code=204)
+@router.post("/{case_id}/records", status_code=204, name="case.record.link")
 async def link_record(
     case_id: uuid.UUID, body: LinkRecord, session: SessionDep, principal: PrincipalDep
 ) -> Response:
@@ -158,7 +158,9 @@ async def link_record(
     return Response(status_code=204)
 
 
-@router.post("/{case_id}/entities", response_model=EntityOut, status_code=201)
+@router.post(
+    "/{case_id}/entities", response_model=EntityOut, status_code=201, name="case.entity.add"
+)
 async def add_entity(
     case_id: uuid.UUID, body: EntityIn, session: SessionDep, principal: PrincipalDep
 ) -> EntityOut:
@@ -167,7 +169,7 @@ async def add_entity(
     return EntityOut(id=item.id, data=item.data, added_by=item.added_by, created_at=item.created_at)
 
 
-@router.post("/{case_id}/tasks", response_model=TaskOut, status_code=201)
+@router.post("/{case_id}/tasks", response_model=TaskOut, status_code=201, name="case.task.add")
 async def add_task(
     case_id: uuid.UUID, body: TaskIn, session: SessionDep, principal: PrincipalDep
 ) -> TaskOut:
@@ -175,7 +177,7 @@ async def add_task(
     return TaskOut.model_validate(await cases_service.add_task(session, principal, case_id, body))
 
 
-@router.patch("/{case_id}/tasks/{task_id}", response_model=TaskOut)
+@router.patch("/{case_id}/tasks/{task_id}", response_model=TaskOut, name="case.task.update")
 async def update_task(
     case_id: uuid.UUID,
     task_id: uuid.UUID,
@@ -189,7 +191,7 @@ async def update_task(
     )
 
 
-@router.post("/{case_id}/notes", response_model=NoteOut, status_code=201)
+@router.post("/{case_id}/notes", response_model=NoteOut, status_code=201, name="case.note.add")
 async def add_note(
     case_id: uuid.UUID, body: NoteIn, session: SessionDep, principal: PrincipalDep
 ) -> NoteOut:
@@ -199,7 +201,12 @@ async def add_note(
     )
 
 
-@router.post("/{case_id}/seizures/drugs", response_model=DrugSeizureOut, status_code=201)
+@router.post(
+    "/{case_id}/seizures/drugs",
+    response_model=DrugSeizureOut,
+    status_code=201,
+    name="case.drug_seizure.add",
+)
 async def add_drug_seizure(
     case_id: uuid.UUID, body: DrugSeizureIn, session: SessionDep, principal: PrincipalDep
 ) -> DrugSeizureOut:
@@ -210,7 +217,12 @@ async def add_drug_seizure(
     )
 
 
-@router.post("/{case_id}/seizures/assets", response_model=AssetSeizureOut, status_code=201)
+@router.post(
+    "/{case_id}/seizures/assets",
+    response_model=AssetSeizureOut,
+    status_code=201,
+    name="case.asset_seizure.add",
+)
 async def add_asset_seizure(
     case_id: uuid.UUID, body: AssetSeizureIn, session: SessionDep, principal: PrincipalDep
 ) -> AssetSeizureOut:
@@ -220,7 +232,9 @@ async def add_asset_seizure(
     )
 
 
-@router.post("/{case_id}/arrests", response_model=ArrestOut, status_code=201)
+@router.post(
+    "/{case_id}/arrests", response_model=ArrestOut, status_code=201, name="case.arrest.add"
+)
 async def add_arrest(
     case_id: uuid.UUID, body: ArrestIn, session: SessionDep, principal: PrincipalDep
 ) -> ArrestOut:
@@ -230,7 +244,7 @@ async def add_arrest(
     )
 
 
-@router.post("/{case_id}/close", response_model=CaseOut)
+@router.post("/{case_id}/close", response_model=CaseOut, name="case.close")
 async def close_case(
     case_id: uuid.UUID,
     body: CaseClose,
@@ -244,7 +258,7 @@ async def close_case(
     return await _out(session, principal, case, response)
 
 
-@router.post("/{case_id}/reopen", response_model=CaseOut)
+@router.post("/{case_id}/reopen", response_model=CaseOut, name="case.reopen")
 async def reopen_case(
     case_id: uuid.UUID, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> CaseOut:
@@ -253,7 +267,9 @@ async def reopen_case(
     return await _out(session, principal, case, response)
 
 
-@router.post("/{case_id}/escalations", response_model=EscalationOut, status_code=201)
+@router.post(
+    "/{case_id}/escalations", response_model=EscalationOut, status_code=201, name="case.escalate"
+)
 async def escalate(
     case_id: uuid.UUID,
     body: EscalationCreate,
@@ -276,7 +292,7 @@ async def escalate(
     return await escalations_service.get_escalation(session, principal, escalation.id)
 
 
-@router.get("/{case_id}/escalations", response_model=list[EscalationOut])
+@router.get("/{case_id}/escalations", response_model=list[EscalationOut], name="case.escalations")
 async def case_escalations(
     case_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> list[EscalationOut]:
@@ -285,7 +301,7 @@ async def case_escalations(
     return await escalations_service.case_escalations(session, principal, case)
 
 
-@router.post("/{case_id}/delegate", response_model=CaseOut)
+@router.post("/{case_id}/delegate", response_model=CaseOut, name="case.delegate")
 async def delegate(
     case_id: uuid.UUID,
     body: Delegation,

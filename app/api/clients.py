@@ -12,7 +12,7 @@ from app.services import clients as clients_service
 router = APIRouter(prefix="/admin/clients", tags=["admin"])
 
 
-@router.get("", response_model=list[ClientOut])
+@router.get("", response_model=list[ClientOut], name="client.list")
 async def list_clients(session: SessionDep, principal: AdminDep) -> list[ClientOut]:
     """Every service client (admin); secrets are never shown again."""
     return [
@@ -20,7 +20,7 @@ async def list_clients(session: SessionDep, principal: AdminDep) -> list[ClientO
     ]
 
 
-@router.post("", response_model=ClientSecret, status_code=201)
+@router.post("", response_model=ClientSecret, status_code=201, name="client.create")
 async def add_client(body: ClientCreate, session: SessionDep, principal: AdminDep) -> ClientSecret:
     """Create a client bound to one unit and agency (admin). The secret is in this answer
     only; it is stored hashed."""
@@ -28,17 +28,21 @@ async def add_client(body: ClientCreate, session: SessionDep, principal: AdminDe
     return ClientSecret(client=ClientOut.model_validate(client), client_secret=secret)
 
 
-@router.post("/{id}/rotate", response_model=ClientSecret)
-async def rotate_client(id: uuid.UUID, session: SessionDep, principal: AdminDep) -> ClientSecret:
+@router.post("/{client_id}/rotate", response_model=ClientSecret, name="client.rotate")
+async def rotate_client(
+    client_id: uuid.UUID, session: SessionDep, principal: AdminDep
+) -> ClientSecret:
     """Replace a client's secret (admin); the old secret stops working at once."""
-    client = await clients_service.get_client(session, principal, id=id)
+    client = await clients_service.get_client(session, principal, id=client_id)
     secret = await clients_service.rotate_secret(session, principal, client)
     return ClientSecret(client=ClientOut.model_validate(client), client_secret=secret)
 
 
-@router.post("/{id}/disable", response_model=ClientOut)
-async def disable_client(id: uuid.UUID, session: SessionDep, principal: AdminDep) -> ClientOut:
+@router.post("/{client_id}/disable", response_model=ClientOut, name="client.disable")
+async def disable_client(
+    client_id: uuid.UUID, session: SessionDep, principal: AdminDep
+) -> ClientOut:
     """Disable a client (admin); its tokens are refused from the very next request."""
-    client = await clients_service.get_client(session, principal, id=id)
+    client = await clients_service.get_client(session, principal, id=client_id)
     client = await clients_service.set_active(session, principal, client, False)
     return ClientOut.model_validate(client)

@@ -13,7 +13,7 @@ from app.services import escalations as escalations_service
 router = APIRouter(prefix="/escalations", tags=["escalations"])
 
 
-@router.get("", response_model=EscalationPage)
+@router.get("", response_model=EscalationPage, name="escalation.queue")
 async def review_queue(
     session: SessionDep,
     principal: PrincipalDep,
@@ -38,7 +38,7 @@ async def review_queue(
     return EscalationPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{escalation_id}", response_model=EscalationOut)
+@router.get("/{escalation_id}", response_model=EscalationOut, name="escalation.read")
 async def get_escalation(
     escalation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> EscalationOut:
@@ -46,7 +46,7 @@ async def get_escalation(
     return await escalations_service.get_escalation(session, principal, escalation_id)
 
 
-@router.post("/{escalation_id}/decision", response_model=EscalationOut)
+@router.post("/{escalation_id}/decision", response_model=EscalationOut, name="escalation.decide")
 async def decide(
     escalation_id: uuid.UUID, body: Decision, session: SessionDep, principal: PrincipalDep
 ) -> EscalationOut:

@@ -14,6 +14,7 @@ router = APIRouter(tags=["notifications"])
     "/events",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "An event stream"}},
+    name="notification.stream",
 )
 async def event_stream(request: Request, principal: PrincipalDep) -> StreamingResponse:
     """A `text/event-stream` of the caller's new notifications, from every app process.

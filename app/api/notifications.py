@@ -13,7 +13,7 @@ from app.services import notifications as notifications_service
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
-@router.get("", response_model=NotificationPage)
+@router.get("", response_model=NotificationPage, name="notification.list")
 async def list_notifications(
     session: SessionDep,
     principal: PrincipalDep,
@@ -32,13 +32,13 @@ async def list_notifications(
     )
 
 
-@router.post("/read-all", response_model=ReadAllOut)
+@router.post("/read-all", response_model=ReadAllOut, name="notification.read_all")
 async def mark_all_read(session: SessionDep, principal: PrincipalDep) -> ReadAllOut:
     """Mark every unread notification of the caller read; answers how many were."""
     return ReadAllOut(marked_read=await notifications_service.mark_all_read(session, principal))
 
 
-@router.post("/{notification_id}/read", response_model=NotificationOut)
+@router.post("/{notification_id}/read", response_model=NotificationOut, name="notification.read")
 async def mark_read(
     notification_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> NotificationOut:

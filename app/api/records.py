@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
+from app.api.purpose import PurposeDep
 from app.auth.principal import PrincipalDep
 from app.concurrency import etag
 from app.db import SessionDep
@@ -32,7 +33,7 @@ from app.storage import FileStore
 router = APIRouter(prefix="/records", tags=["records"])
 
 
-@router.post("", response_model=RecordOut, status_code=201)
+@router.post("", response_model=RecordOut, status_code=201, name="record.create")
 async def file_record(
     body: RecordCreate,
     request: Request,
@@ -45,18 +46,23 @@ async def file_record(
     normalised (phone E.164, IBAN, ISO 6346 container, IMO…); an invalid identifier is a
     422 pointing at the entity and field, and nothing is stored. SECRET and TRES_SECRET
     markings are refused: the service is not accredited for classified information."""
-    record = await records_service.create_record(session, principal, body)
-    response.headers["Location"] = str(request.url_for("get_record", record_id=record.id))
+    record = await records_service.create_record(
+        session, principal, body, request.app.state.settings
+    )
+    response.headers["Location"] = str(request.url_for("record.read", record_id=record.id))
     response.headers["ETag"] = etag(record.version)
     return await records_service.record_out(session, record)
 
 
-@router.get("", response_model=RecordPage)
+@router.get("", response_model=RecordPage, name="record.search")
 async def search_records(
     session: SessionDep,
     principal: PrincipalDep,
     q: Annotated[str | None, Query(max_length=500, description="French full text")] = None,
     selector: Annotated[str | None, Query(max_length=200, description="Any identifier")] = None,
+    person: Annotated[
+        str | None, Query(max_length=200, description="`Surname` or `Surname, Given names`")
+    ] = None,
     drug_type: DrugType | None = None,
     unit_id: uuid.UUID | None = None,
     occurred_from: datetime | None = None,
@@ -66,16 +72,22 @@ async def search_records(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: str | None = None,
     facets: bool = False,
+    purpose: PurposeDep = None,
 ) -> RecordPage:
     """Search the records the caller may see, newest first, by cursor.
 
     `q` is French full text over title, narrative and entity names, accent- and
     case-insensitive; `selector` is any identifier, normalised as when filed
     (`06 12 34 56 78` finds `+33612345678`). `facets=true` adds counts by drug type, unit
-    and month over every visible match."""
+    and month over every visible match.
+
+    Searching by `selector` or `person` needs a purpose of access (428 otherwise): the
+    `X-Purpose` header or `purpose` parameter, holding the reference of a case you can
+    see or a justification of at least 10 characters."""
     params = records_service.SearchParams(
         q=q,
         selector=selector,
+        person=person,
         drug_type=drug_type,
         unit_id=unit_id,
         occurred_from=occurred_from,
@@ -90,20 +102,28 @@ async def search_records(
     return RecordPage(items=items, next_cursor=next_cursor, facets=counted)
 
 
-@router.get("/{record_id}", response_model=RecordOut)
+@router.get("/{record_id}", response_model=RecordOut, name="record.read")
 async def get_record(
-    record_id: uuid.UUID, response: Response, session: SessionDep, principal: PrincipalDep
+    record_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    purpose: PurposeDep = None,
 ) -> RecordOut:
-    """One record, with its ETag (send it back in If-Match to change the record)."""
+    """One record, with its ETag (send it back in If-Match to change the record).
+
+    A record you see only through a grant (a case, an escalation, an approved access
+    request) needs a purpose of access: `X-Purpose` (428 otherwise). 410 once purged."""
     record = await records_service.get_record(session, principal, record_id)
     response.headers["ETag"] = etag(record.version)
     return await records_service.record_out(session, record)
 
 
-@router.patch("/{record_id}", response_model=RecordOut)
+@router.patch("/{record_id}", response_model=RecordOut, name="record.update")
 async def update_record(
     record_id: uuid.UUID,
     body: RecordUpdate,
+    request: Request,
     response: Response,
     session: SessionDep,
     principal: PrincipalDep,
@@ -112,16 +132,19 @@ async def update_record(
     """Change a record (origin unit only), making a new version. Requires If-Match: 428
     without it, 412 when the record changed since. Scope may be widened by the author or
     a supervisor, narrowed only by a supervisor. Records are never deleted."""
-    record = await records_service.update_record(session, principal, record_id, body, if_match)
+    record = await records_service.update_record(
+        session, principal, record_id, body, if_match, request.app.state.settings
+    )
     response.headers["ETag"] = etag(record.version)
     return await records_service.record_out(session, record)
 
 
-@router.get("/{record_id}/history", response_model=list[RecordVersionOut])
+@router.get("/{record_id}/history", response_model=list[RecordVersionOut], name="record.history")
 async def record_history(
-    record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, purpose: PurposeDep = None
 ) -> list[RecordVersionOut]:
-    """Every version of the record: who changed it, when, and what it then said."""
+    """Every version of the record: who changed it, when, and what it then said (a
+    purpose of access as for reading it)."""
     versions = await records_service.history(session, principal, record_id)
     return [
         RecordVersionOut(
@@ -131,7 +154,12 @@ async def record_history(
     ]
 
 
-@router.post("/{record_id}/attachments", response_model=AttachmentOut, status_code=201)
+@router.post(
+    "/{record_id}/attachments",
+    response_model=AttachmentOut,
+    status_code=201,
+    name="record.attachment.upload",
+)
 async def add_attachment(
     record_id: uuid.UUID,
     file: UploadFile,
@@ -155,15 +183,17 @@ async def add_attachment(
     return AttachmentOut.model_validate(attachment)
 
 
-@router.get("/{record_id}/attachments/{attachment_id}")
+@router.get("/{record_id}/attachments/{attachment_id}", name="record.attachment.download")
 async def download_attachment(
     record_id: uuid.UUID,
     attachment_id: uuid.UUID,
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    purpose: PurposeDep = None,
 ) -> StreamingResponse:
-    """Download an attachment, always as a download (never rendered inline)."""
+    """Download an attachment, always as a download (never rendered inline); a purpose
+    of access as for reading the record."""
     attachment = await records_service.get_attachment(session, principal, record_id, attachment_id)
     ascii_name = attachment.filename.encode("ascii", "ignore").decode().replace('"', "") or "file"
     disposition = (

@@ -12,20 +12,20 @@ from app.services import users as users_service
 router = APIRouter(prefix="/admin/users", tags=["admin"])
 
 
-@router.get("", response_model=list[UserOut])
+@router.get("", response_model=list[UserOut], name="user.list")
 async def list_users(session: SessionDep, principal: AdminDep) -> list[UserOut]:
     """Every account (admin)."""
     return [UserOut.model_validate(u) for u in await users_service.list_users(session, principal)]
 
 
-@router.post("", response_model=UserOut, status_code=201)
+@router.post("", response_model=UserOut, status_code=201, name="user.create")
 async def add_user(body: UserCreate, session: SessionDep, principal: AdminDep) -> UserOut:
     """Create an account (admin); unit memberships are added separately."""
     user = await users_service.add_user(session, principal, **body.model_dump())
     return UserOut.model_validate(user)
 
 
-@router.patch("/{user_id}", response_model=UserOut)
+@router.patch("/{user_id}", response_model=UserOut, name="user.update")
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, session: SessionDep, principal: AdminDep
 ) -> UserOut:
@@ -39,7 +39,9 @@ async def update_user(
     return UserOut.model_validate(user)
 
 
-@router.get("/{user_id}/memberships", response_model=list[MembershipOut])
+@router.get(
+    "/{user_id}/memberships", response_model=list[MembershipOut], name="user.membership.list"
+)
 async def list_memberships(
     user_id: uuid.UUID, session: SessionDep, principal: AdminDep
 ) -> list[MembershipOut]:
@@ -51,7 +53,7 @@ async def list_memberships(
     ]
 
 
-@router.put("/{user_id}/memberships", response_model=MembershipOut)
+@router.put("/{user_id}/memberships", response_model=MembershipOut, name="user.membership.put")
 async def put_membership(
     user_id: uuid.UUID, body: MembershipCreate, session: SessionDep, principal: AdminDep
 ) -> MembershipOut:
@@ -66,7 +68,7 @@ async def put_membership(
     )
 
 
-@router.delete("/{user_id}/memberships/{unit_id}", status_code=204)
+@router.delete("/{user_id}/memberships/{unit_id}", status_code=204, name="user.membership.remove")
 async def remove_membership(
     user_id: uuid.UUID, unit_id: uuid.UUID, session: SessionDep, principal: AdminDep
 ) -> Response:

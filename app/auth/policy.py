@@ -120,6 +120,20 @@ async def visible_record(
     return record
 
 
+def through_grant(principal: Principal, record: Record) -> bool:
+    """Whether `principal` sees this visible record only through a grant — outside its
+    own unit's view (the scope rules of `record_filter`, in Python). Such reads need a
+    purpose of access."""
+    units = principal.unit_ids
+    if record.scope == "network":
+        return False
+    if record.unit_id in units and (
+        record.scope != "agency" or record.author_agency == principal.agency
+    ):
+        return False
+    return not (record.scope == "chain" and record.unit_id in principal.below_unit_ids)
+
+
 def filing_unit(principal: Principal, unit_id: uuid.UUID | None) -> uuid.UUID:
     """The origin unit of a record `principal` files: required only when it sits in
     several units, and always one of its own."""
@@ -236,6 +250,15 @@ async def visible_case(
     if case is None:
         raise not_found("case")
     return case
+
+
+async def visible_case_reference(
+    session: AsyncSession, principal: Principal, reference: str
+) -> uuid.UUID | None:
+    """The id of the case with this reference if `principal` may see it."""
+    return await session.scalar(
+        select(Case.id).where(Case.reference == reference, await case_filter(session, principal))
+    )
 
 
 async def _team_role(session: AsyncSession, user_id: uuid.UUID | None, case: Case) -> str | None:

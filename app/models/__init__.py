@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate; importing this package registers them all."""
 
+from app.models.audit import AuditChain, AuditEvent
 from app.models.base import Base
 from app.models.cases import (
     Arrest,
@@ -24,12 +25,15 @@ from app.models.records import (
     RecordSelector,
     RecordVersion,
 )
+from app.models.reviews import RecordReview
 from app.models.units import Agency, Unit
 from app.models.users import Membership, RefreshToken, RevokedAccessToken, User
 
 __all__ = [
     "Agency",
     "Arrest",
+    "AuditChain",
+    "AuditEvent",
     "AssetSeizure",
     "Base",
     "Case",
@@ -47,6 +51,7 @@ __all__ = [
     "Record",
     "RecordAttachment",
     "RecordGrant",
+    "RecordReview",
     "RecordSelector",
     "RecordVersion",
     "RefreshToken",

@@ -18,6 +18,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -62,6 +64,20 @@ class Record(Base):
         Index("ix_records_search", "search", postgresql_using="gin"),
         Index("ix_records_drug_types", "drug_types", postgresql_using="gin"),
         Index("ix_records_occurred_at", "occurred_at"),
+        Index(
+            "ix_records_unit_review_at",
+            "unit_id",
+            "review_at",
+            postgresql_where=text("purged_at is null"),
+        ),
+        Index(
+            "ix_records_retain_until", "retain_until", postgresql_where=text("purged_at is null")
+        ),
+        Index(
+            "ix_records_purge_decided_at",
+            "purge_decided_at",
+            postgresql_where=text("purged_at is null and purge_decided_at is not null"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -91,6 +107,14 @@ class Record(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = now_column()
     updated_at: Mapped[datetime] = now_column()
+    # Review and retention (services/reviews.py): due for review by the origin unit's
+    # supervisors at `review_at`, purged at `retain_until` or after a `purge` decision.
+    # A purged record keeps only its tombstone: id, unit, dates and who decided.
+    review_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retain_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    purge_decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    purge_decided_by: Mapped[str | None] = mapped_column(String(80))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RecordVersion(Base):
@@ -111,7 +135,15 @@ class RecordSelector(Base):
     """A normalised identifier a record mentions (phone, IBAN, plate, person…)."""
 
     __tablename__ = "record_selectors"
-    __table_args__ = (Index("ix_record_selectors_type_value", "type", "value"),)
+    __table_args__ = (
+        Index("ix_record_selectors_type_value", "type", "value"),
+        # Person searches by surname alone (`SURNAME|GIVEN NAMES` values).
+        Index(
+            "ix_record_selectors_surname",
+            func.split_part(text("value"), "|", 1),
+            postgresql_where=text("type = 'person_name'"),
+        ),
+    )
 
     record_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("records.id", ondelete="CASCADE"), primary_key=True

@@ -4,6 +4,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from app.auth.tokens import (
     new_refresh_token,
 )
 from app.models import RefreshToken, RevokedAccessToken, ServiceClient, User
+from app.services import audit
 from app.settings import Settings
 
 log = logging.getLogger("crossintel.auth")
@@ -41,6 +43,7 @@ class TokenGrant:
 
 
 INVALID_CREDENTIALS = "Invalid username or password."
+INVALID_REFRESH = "The refresh token is invalid or expired."
 
 
 async def _issue_for_user(
@@ -63,28 +66,41 @@ async def _issue_for_user(
 async def password_grant(
     session: AsyncSession, settings: Settings, username: str, password: str
 ) -> TokenGrant:
-    """Sign a user in. Locked, disabled, unknown and wrong-password all answer alike."""
+    """Sign a user in. Locked, disabled, unknown and wrong-password all answer alike (the
+    audit trail tells them apart)."""
     user = await session.scalar(select(User).where(User.username == username).with_for_update())
     now = datetime.now(UTC)
     if user is None:
         verify_secret(None, password)
-        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+        _audit_failure(session, "auth.sign_in", audit.Actor("anonymous", name=username[:120]))
+    actor = audit.Actor("user", user.id, user.username, user.agency)
     if user.locked_until is not None and user.locked_until > now:
         verify_secret(None, password)
         log.warning("sign-in refused: account locked", extra={"user_id": str(user.id)})
-        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+        _audit_failure(session, "auth.sign_in", actor, reason="locked")
     if not verify_secret(user.password_hash, password):
         user.failed_logins += 1
         if user.failed_logins >= settings.lockout_threshold:
             user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
             user.failed_logins = 0
             log.warning("account locked after failed sign-ins", extra={"user_id": str(user.id)})
-        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+            audit.also(session, "auth.lockout", "user", user.id, until=user.locked_until)
+        _audit_failure(session, "auth.sign_in", actor, reason="wrong_password")
     if not user.is_active:
-        raise OAuthError("invalid_grant", INVALID_CREDENTIALS)
+        _audit_failure(session, "auth.sign_in", actor, reason="disabled")
     user.failed_logins = 0
     user.locked_until = None
+    audit.note(session, action="auth.sign_in", actor=actor, object_type="user", object_id=user.id)
     return await _issue_for_user(session, settings, user, uuid.uuid4())
+
+
+def _audit_failure(session: AsyncSession, action: str, actor: audit.Actor, **details) -> NoReturn:
+    """Note a refused sign-in (the endpoint answers it, so the note commits) and refuse."""
+    audit.note(session, action=action, actor=actor, outcome="failure", **details)
+    if action == "auth.client_sign_in":
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    message = INVALID_CREDENTIALS if action == "auth.sign_in" else INVALID_REFRESH
+    raise OAuthError("invalid_grant", message)
 
 
 async def refresh_grant(session: AsyncSession, settings: Settings, token: str) -> TokenGrant:
@@ -96,15 +112,19 @@ async def refresh_grant(session: AsyncSession, settings: Settings, token: str) -
         .with_for_update()
     )
     if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
-        raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
+        _audit_failure(session, "auth.refresh", audit.Actor("anonymous"))
+    user = await session.get(User, stored.user_id)
+    actor = audit.Actor("user", stored.user_id, user.username if user else None)
+    if user is not None:
+        actor.agency = user.agency
     if stored.used_at is not None:
         await _revoke_family(session, stored.family_id, now)
         log.warning("refresh token reuse: family revoked", extra={"user_id": str(stored.user_id)})
-        raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
-    user = await session.get(User, stored.user_id)
+        _audit_failure(session, "auth.refresh", actor, reason="reused: sign-in revoked")
     if user is None or not user.is_active:
-        raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
+        _audit_failure(session, "auth.refresh", actor, reason="disabled")
     stored.used_at = now
+    audit.note(session, action="auth.refresh", actor=actor, object_type="user", object_id=user.id)
     return await _issue_for_user(session, settings, user, stored.family_id)
 
 
@@ -120,7 +140,17 @@ async def client_credentials_grant(
     if not verify_secret(client.secret_hash if client else None, client_secret) or not (
         client and client.is_active
     ):
-        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+        who = audit.Actor("client", client.id, client.client_id) if client else None
+        _audit_failure(
+            session, "auth.client_sign_in", who or audit.Actor("anonymous", name=client_id[:120])
+        )
+    audit.note(
+        session,
+        action="auth.client_sign_in",
+        actor=audit.Actor("client", client.id, client.client_id, client.agency),
+        object_type="client",
+        object_id=client.id,
+    )
     allowed = set(client.scopes)
     if requested_scope:
         wanted = set(requested_scope.split())
@@ -149,9 +179,26 @@ async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
     )
     if stored is not None:
         await _revoke_family(session, stored.family_id, now)
+        audit.note(
+            session,
+            action="auth.revoke",
+            actor=audit.Actor("user", stored.user_id),
+            object_type="user",
+            object_id=stored.user_id,
+            token="refresh",
+        )
         return
     claims = decode_access_token(settings, token)
     if claims is not None and claims.expires_at > now:
         existing = await session.get(RevokedAccessToken, claims.jti)
         if existing is None:
             session.add(RevokedAccessToken(jti=claims.jti, expires_at=claims.expires_at))
+        kind, _, ident = claims.subject.partition(":")
+        audit.note(
+            session,
+            action="auth.revoke",
+            actor=audit.Actor(kind, uuid.UUID(ident)),
+            object_type=kind,
+            object_id=ident,
+            token="access",
+        )

@@ -53,7 +53,7 @@ from app.schemas.cases import (
     TeamMemberIn,
 )
 from app.schemas.entities import Entity
-from app.services import notifications
+from app.services import audit, notifications
 from app.services.entities import selectors
 from app.services.records import summaries
 
@@ -175,6 +175,7 @@ async def create_case(session: AsyncSession, principal: Principal, body: CaseCre
             case.title,
             case_id=case.id,
         )
+    audit.note(session, object_id=case.id, unit_id=case.unit_id)
     return case
 
 
@@ -294,6 +295,16 @@ async def sync_grants(session: AsyncSession, case: Case) -> None:
     ]
     if grants:
         await session.execute(insert(RecordGrant), grants)
+    audit.also(
+        session,
+        "case.grants",
+        "case",
+        case.id,
+        records=[str(r) for r in linked],
+        units=[str(u) for u in case.custodian_unit_ids],
+        users=[str(user_id) for user_id, _ in team],
+        grants=len(grants),
+    )
 
 
 async def put_member(
@@ -526,6 +537,7 @@ async def _add_to_case(
     session.add(item)
     await session.flush()
     log(session, principal, case, action, item_id=item.id, **details)
+    audit.note(session, item_id=str(item.id))
     _touch(case)
     return item
 
@@ -785,4 +797,10 @@ async def search_cases(
     if len(rows) > limit:
         last = rows[limit - 1][0]
         next_cursor = encode_cursor({"t": last.created_at, "i": last.id})
+    query_given = {"q": q, "status": status, "priority": priority, "unit_id": unit_id}
+    audit.note(
+        session,
+        query={k: v for k, v in query_given.items() if v is not None},
+        results=min(len(rows), limit),
+    )
     return [_summary(*row) for row in rows[:limit]], next_cursor

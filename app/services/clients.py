@@ -10,6 +10,7 @@ from app.auth.passwords import hash_secret, new_secret
 from app.auth.principal import Principal
 from app.errors import Problem, conflict, forbidden, invalid_field, not_found
 from app.models import ServiceClient, Unit
+from app.services import audit
 
 CLIENT_SCOPES = ("records:read", "records:write")
 
@@ -79,6 +80,7 @@ async def add_client(
             await session.flush()
     except IntegrityError as exc:
         raise conflict("client_exists", f"A client {client_id!r} already exists.") from exc
+    audit.note(session, object_type="client", object_id=client.id, client_id=client_id)
     return client, secret
 
 
@@ -87,6 +89,7 @@ async def rotate_secret(session: AsyncSession, principal: Principal, client: Ser
     _require_admin(principal)
     secret = new_secret()
     client.secret_hash = hash_secret(secret)
+    audit.note(session, object_type="client", object_id=client.id, secret="rotated")
     return secret
 
 
@@ -96,4 +99,5 @@ async def set_active(
     """Enable or disable a client; a disabled client is refused on the very next request."""
     _require_admin(principal)
     client.is_active = active
+    audit.note(session, object_type="client", object_id=client.id, active=active)
     return client

@@ -15,7 +15,7 @@ from app.models import Case, Escalation, Unit
 from app.models.escalations import DECISIONS
 from app.pagination import decode_cursor, encode_cursor
 from app.schemas.escalations import EscalationOut
-from app.services import notifications
+from app.services import audit, notifications
 from app.services import units as units_service
 from app.services.cases import log, move_custody, supervisors_of, unit_code
 from app.settings import Settings
@@ -92,6 +92,7 @@ async def escalate(
         case_id=case.id,
         escalation_id=escalation.id,
     )
+    audit.note(session, case_id=str(case.id), escalation_id=str(escalation.id))
     return escalation
 
 
@@ -156,6 +157,7 @@ async def decide(
         case_id=case.id,
         escalation_id=escalation.id,
     )
+    audit.note(session, case_id=str(case.id), escalation_id=str(escalation.id))
     return escalation
 
 
@@ -228,6 +230,11 @@ async def queue(
         )
     ).all()
     items = [escalation_out(r) for r in rows[:limit]]
+    audit.note(
+        session,
+        query={"status": status, "include_descendants": include_descendants},
+        results=len(items),
+    )
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]

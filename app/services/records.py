@@ -5,7 +5,7 @@ import json
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, String, func, literal_column, select, text, tuple_, type_coerce
@@ -37,7 +37,9 @@ from app.schemas.records import (
     RecordSummary,
     RecordUpdate,
 )
-from app.services.entities import entity_names, fold, search_selectors, selectors
+from app.services import audit
+from app.services.entities import entity_names, fold, person_name, search_selectors, selectors
+from app.settings import Settings
 from app.storage import FileStore, Readable, Refused, TooLarge
 
 TEXT_CONFIG = "french"
@@ -104,9 +106,13 @@ def _index_text(record: Record, names: list[str]) -> None:
     )
 
 
-async def create_record(session: AsyncSession, principal: Principal, body: RecordCreate) -> Record:
-    """File a record in the caller's unit (or the unit named, when it sits in several)."""
+async def create_record(
+    session: AsyncSession, principal: Principal, body: RecordCreate, settings: Settings
+) -> Record:
+    """File a record in the caller's unit (or the unit named, when it sits in several),
+    due for review and to be purged after the periods the settings give."""
     unit_id = policy.filing_unit(principal, body.unit_id)
+    now = datetime.now(UTC)
     policy.check_marking(principal, body.marking)
     payload, found, names = _entities_payload(body.entities)
     record = Record(
@@ -132,6 +138,8 @@ async def create_record(session: AsyncSession, principal: Principal, body: Recor
         tags=sorted(set(body.tags)),
         entities=payload,
         version=1,
+        review_at=now + timedelta(days=settings.review_after_days),
+        retain_until=now + timedelta(days=settings.retain_days),
     )
     _index_text(record, names)
     session.add(record)
@@ -143,12 +151,37 @@ async def create_record(session: AsyncSession, principal: Principal, body: Recor
         )
     )
     await session.flush()
+    audit.note(session, object_id=record.id, unit_id=unit_id)
+    return record
+
+
+def _check_not_purged(record: Record) -> None:
+    if record.purged_at is not None:
+        raise Problem(
+            410,
+            "purged",
+            "Purged",
+            f"This record was purged on {record.purged_at:%Y-%m-%d} "
+            f"({record.purge_decided_by or 'retention period over'}); only its tombstone remains.",
+        )
+
+
+async def _readable(session: AsyncSession, principal: Principal, record_id: uuid.UUID) -> Record:
+    """A record whose content the caller is about to read: visible (404 otherwise), not
+    purged (410), and with a purpose of access when reached through a grant (428)."""
+    record = await policy.visible_record(session, principal, record_id)
+    _check_not_purged(record)
+    through_grant = policy.through_grant(principal, record)
+    await audit.require_purpose(
+        session, principal, "record.read.granted" if through_grant else "record.read.own"
+    )
+    audit.note(session, through_grant=through_grant)
     return record
 
 
 async def get_record(session: AsyncSession, principal: Principal, record_id: uuid.UUID) -> Record:
     """A record the caller may see; 404 otherwise."""
-    return await policy.visible_record(session, principal, record_id)
+    return await _readable(session, principal, record_id)
 
 
 async def update_record(
@@ -157,9 +190,12 @@ async def update_record(
     record_id: uuid.UUID,
     body: RecordUpdate,
     if_match: str | None,
+    settings: Settings,
 ) -> Record:
-    """Change a record: a new version, checked against If-Match (428 without, 412 stale)."""
+    """Change a record: a new version, checked against If-Match (428 without, 412 stale);
+    the change moves its review date."""
     record = await policy.visible_record(session, principal, record_id, for_update=True)
+    _check_not_purged(record)
     policy.check_can_edit(principal, record)
     check_if_match(record.version, if_match, "record")
     changes = body.model_dump(exclude_unset=True)
@@ -200,6 +236,7 @@ async def update_record(
         _index_text(record, _stored_names(record.entities))
     record.version += 1
     record.updated_at = datetime.now(UTC)
+    record.review_at = record.updated_at + timedelta(days=settings.review_after_days)
     session.add(
         RecordVersion(
             record_id=record.id,
@@ -220,7 +257,7 @@ async def history(
     session: AsyncSession, principal: Principal, record_id: uuid.UUID
 ) -> list[RecordVersion]:
     """Every version of a visible record, oldest first."""
-    record = await policy.visible_record(session, principal, record_id)
+    record = await _readable(session, principal, record_id)
     return list(
         (
             await session.scalars(
@@ -303,6 +340,7 @@ async def summaries(
 class SearchParams:
     q: str | None = None
     selector: str | None = None
+    person: str | None = None
     drug_type: str | None = None
     unit_id: uuid.UUID | None = None
     occurred_from: datetime | None = None
@@ -313,9 +351,15 @@ class SearchParams:
     cursor: str | None = None
     facets: bool = False
 
+    def audited(self) -> dict[str, Any]:
+        """The parameters given, as the audit trail records them."""
+        return {k: v for k, v in self.__dict__.items() if v not in (None, False)}
+
 
 async def _conditions(session: AsyncSession, principal: Principal, p: SearchParams) -> list:
-    conditions = [await policy.record_filter(session, principal)]
+    conditions = [await policy.record_filter(session, principal), Record.purged_at.is_(None)]
+    if p.person:
+        conditions.append(Record.id.in_(_person_matches(p.person)))
     if p.q:
         query = func.websearch_to_tsquery(TEXT_CONFIG, fold(p.q))
         conditions.append(Record.search.op("@@")(query))
@@ -348,6 +392,18 @@ async def _conditions(session: AsyncSession, principal: Principal, p: SearchPara
     if p.handling_code:
         conditions.append(Record.handling_code == p.handling_code)
     return conditions
+
+
+def _person_matches(person: str) -> Select:
+    """Records naming a person: `Surname` alone, or `Surname, Given names` exactly
+    (folded: accents, case and hyphens do not matter)."""
+    surname, _, given = person.partition(",")
+    if not fold(surname):
+        raise invalid_field(["query", "person"], "a surname is required: `Surname, Given names`")
+    wanted = select(RecordSelector.record_id).where(RecordSelector.type == "person_name")
+    if given.strip():
+        return wanted.where(RecordSelector.value == person_name(surname, given))
+    return wanted.where(func.split_part(RecordSelector.value, "|", 1) == fold(surname))
 
 
 SUMMARY_COLUMNS = (
@@ -386,7 +442,11 @@ async def search_records(
     session: AsyncSession, principal: Principal, p: SearchParams
 ) -> tuple[list[RecordSummary], str | None, Facets | None]:
     """Visible records matching the filters, newest first, by cursor; facets on demand
-    are counted over every visible match, not only the page."""
+    are counted over every visible match, not only the page. Searching by selector,
+    person or text may need a purpose of access (settings.purpose_required)."""
+    for given, what in ((p.selector, "selector"), (p.person, "person"), (p.q, "text")):
+        if given:
+            await audit.require_purpose(session, principal, f"record.search.{what}")
     conditions = await _conditions(session, principal, p)
     page: Select = (
         select(Record, Unit.code)
@@ -410,6 +470,7 @@ async def search_records(
     next_cursor = encode_cursor({"s": rows[p.limit - 1][0].seq}) if len(rows) > p.limit else None
     items = [RecordSummary(**_summary_fields(r, code)) for r, code in rows[: p.limit]]
     facets = await _facets(session, conditions) if p.facets else None
+    audit.note(session, query=p.audited(), results=len(items))
     return items, next_cursor, facets
 
 
@@ -459,6 +520,7 @@ async def add_attachment(
     """Attach a file to a record the caller may edit; 413 beyond the limit, 415 for a type
     outside the allow-list (sniffed from the content)."""
     record = await policy.visible_record(session, principal, record_id)
+    _check_not_purged(record)
     policy.check_can_edit(principal, record)
     try:
         stored = await store.save(upload, max_bytes)
@@ -487,6 +549,7 @@ async def add_attachment(
     )
     session.add(attachment)
     await session.flush()
+    audit.note(session, attachment_id=str(attachment.id), sha256=stored.sha256)
     return attachment
 
 
@@ -494,7 +557,7 @@ async def get_attachment(
     session: AsyncSession, principal: Principal, record_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> RecordAttachment:
     """An attachment of a record the caller may see; 404 otherwise."""
-    record = await policy.visible_record(session, principal, record_id)
+    record = await _readable(session, principal, record_id)
     attachment = await session.scalar(
         select(RecordAttachment).where(
             RecordAttachment.id == attachment_id, RecordAttachment.record_id == record.id

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.errors import Problem, conflict, forbidden, invalid_field, not_found
 from app.models import Unit
+from app.services import audit
 
 # Which kind of unit may sit under which: the tree of DESIGN §1.
 ALLOWED_PARENTS = {
@@ -85,6 +86,7 @@ async def create_unit(
             await session.flush()
     except IntegrityError as exc:
         raise conflict("unit_exists", f"A unit with code {code!r} already exists.") from exc
+    audit.note(session, object_type="unit", object_id=unit.id, code=code)
     return unit
 
 
@@ -95,4 +97,5 @@ async def rename_unit(
         raise forbidden("Only platform administrators manage units.")
     unit = await get_unit(session, unit_id)
     unit.name = name
+    audit.note(session, object_type="unit", object_id=unit.id, name=name)
     return unit

@@ -11,6 +11,7 @@ from app.auth.passwords import hash_secret
 from app.auth.principal import Principal
 from app.errors import Problem, conflict, forbidden, not_found
 from app.models import Membership, RefreshToken, Unit, User
+from app.services import audit
 
 
 def _require_admin(principal: Principal) -> None:
@@ -65,6 +66,7 @@ async def add_user(
             await session.flush()
     except IntegrityError as exc:
         raise conflict("user_exists", f"A user named {username!r} already exists.") from exc
+    audit.note(session, object_type="user", object_id=user.id, username=username, agency=agency)
     return user
 
 
@@ -89,6 +91,7 @@ async def set_active(session: AsyncSession, principal: Principal, user: User, ac
         user.locked_until = None
     else:
         await _end_sign_ins(session, user)
+    audit.note(session, object_type="user", object_id=user.id, active=active)
     return user
 
 
@@ -101,6 +104,7 @@ async def set_password(
     user.failed_logins = 0
     user.locked_until = None
     await _end_sign_ins(session, user)
+    audit.note(session, object_type="user", object_id=user.id, password="changed")
     return user
 
 
@@ -132,6 +136,7 @@ async def add_membership(
     else:
         membership.role = role
     await session.flush()
+    audit.note(session, object_type="user", object_id=user.id, unit=str(unit_id), role=role)
     return membership
 
 
@@ -145,3 +150,4 @@ async def remove_membership(
     )
     if result.rowcount == 0:
         raise not_found("membership")
+    audit.note(session, object_type="user", object_id=user.id, unit=str(unit_id))

@@ -1,0 +1,454 @@
+"""The audit trail: who did what to which object, when, from where, why, and how it ended.
+
+One **trail** per unit of work (an HTTP request, a CLI command) travels in the session's
+`info`. It is opened from the request with the route's name as action (every route of the
+API is named `object.verb`), services add what only they know (`note`: the created
+object's id, a search's parameters and result count, the purpose; `also`: further events
+such as grants), and `finish` writes it in the same transaction just before the commit —
+no action without its event, no event for an action that rolled back. Denials (401, 403,
+404, 428) are written by the error handler in a transaction of their own, since the
+request's own rolls back.
+
+Tamper evidence: rows are spread over a few chains. A transaction takes the head of a
+chain no other transaction holds (`FOR UPDATE SKIP LOCKED`) and keeps it to its commit,
+so writers never queue behind one lock and each chain's rows are in commit order. Every
+row carries `hash = HMAC(key, prev_hash ‖ canonical fields)`; `verify` walks each chain
+and names the first row altered, removed or inserted out of order. The key (setting
+`audit_key`) is not in the database, so a database user cannot reseal a rewritten chain.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import policy
+from app.auth.principal import Principal
+from app.errors import Problem, invalid_field
+from app.models import AuditChain, AuditEvent
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+GENESIS = bytes(32)
+# Hashed in this order; `id` is not sealed (the chain and its sequence order the rows).
+SEALED = (
+    "chain",
+    "chain_seq",
+    "at",
+    "actor_kind",
+    "actor_id",
+    "actor_name",
+    "agency",
+    "unit_id",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "status",
+    "purpose",
+    "request_id",
+    "ip",
+    "user_agent",
+    "details",
+)
+DENIALS = frozenset({401, 403, 404, 428})
+CASE_REFERENCE = re.compile(r"^[A-Z][A-Z0-9]*-\d{4}-\d{4,}$")
+PURPOSE_HELP = (
+    "Send X-Purpose (or `purpose`): the reference of a case you can see "
+    "(e.g. CROSS13-2026-0042) or a justification of at least 10 characters."
+)
+
+_TAKE_FREE_CHAIN = text(
+    "select chain, seq, hash from audit_chains order by random() limit 1 for update skip locked"
+)
+_TAKE_ANY_CHAIN = text(
+    "select chain, seq, hash from audit_chains order by random() limit 1 for update"
+)
+
+
+@dataclass
+class Actor:
+    """Who acted: a user, a service client, the command line, or nobody yet known."""
+
+    kind: str
+    id: uuid.UUID | None = None
+    name: str | None = None
+    agency: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal | None) -> "Actor":
+        if principal is None:
+            return cls("anonymous")
+        return cls(principal.kind, principal.id, principal.name, principal.agency)
+
+
+@dataclass
+class Trail:
+    """What the events of one unit of work share, and what services add to them."""
+
+    key: bytes
+    enabled: bool
+    purpose_required: frozenset[str]
+    action: str | None = None
+    status: int | None = None
+    request_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    purpose: str | None = None
+    actor: Actor | None = None
+    outcome: str = "success"
+    object_type: str | None = None
+    object_id: str | None = None
+    unit_id: uuid.UUID | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    extra: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, **kwargs: Any) -> "Trail":
+        return cls(
+            key=settings.audit_key.get_secret_value().encode(),
+            enabled=settings.audit_enabled,
+            purpose_required=frozenset(settings.purpose_required),
+            **kwargs,
+        )
+
+    @classmethod
+    def for_request(cls, request: "Request") -> "Trail":
+        """The trail of a request: its route's name is the action (`record.read`), the
+        path's `<object>_id` the object, its other path parameters go to details."""
+        route = request.scope.get("route")
+        name = getattr(route, "name", "") or ""
+        action = name if "." in name else None
+        object_type = action.split(".")[0] if action else None
+        params = dict(request.path_params)
+        object_id = params.pop(f"{object_type}_id", None) if object_type else None
+        purpose = request.headers.get("x-purpose") or request.query_params.get("purpose")
+        client = request.client
+        trail = cls.for_settings(
+            request.app.state.settings,
+            action=action,
+            status=getattr(route, "status_code", None) or 200,
+            request_id=getattr(request.state, "request_id", None),
+            ip=client.host if client else None,
+            user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+            purpose=(purpose or "").strip()[:500] or None,
+            object_type=object_type,
+            object_id=str(object_id) if object_id is not None else None,
+        )
+        if params:
+            trail.details["params"] = {k: str(v) for k, v in params.items()}
+        return trail
+
+    def event(
+        self, principal: Principal | None, action: str, outcome: str, status: int | None
+    ) -> dict[str, Any]:
+        """The columns of one event of this trail (chain fields come when it is written)."""
+        actor = self.actor or Actor.of(principal)
+        unit_id = self.unit_id
+        if unit_id is None and principal is not None and len(principal.memberships) == 1:
+            unit_id = principal.memberships[0].unit_id
+        return {
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "actor_name": actor.name,
+            "agency": actor.agency,
+            "unit_id": unit_id,
+            "action": action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "outcome": outcome,
+            "status": status,
+            "purpose": self.purpose,
+            "request_id": self.request_id,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "details": dict(self.details),
+        }
+
+
+def begin(session: AsyncSession, trail: Trail) -> Trail:
+    session.info["audit_trail"] = trail
+    return trail
+
+
+def current(session: AsyncSession) -> Trail | None:
+    return session.info.get("audit_trail")
+
+
+def note(
+    session: AsyncSession,
+    *,
+    action: str | None = None,
+    actor: Actor | None = None,
+    outcome: str | None = None,
+    object_type: str | None = None,
+    object_id: Any = None,
+    unit_id: uuid.UUID | None = None,
+    **details: Any,
+) -> None:
+    """Add what only the service knows to this unit of work's event (no-op without one)."""
+    trail = current(session)
+    if trail is None:
+        return
+    if action is not None:
+        trail.action = action
+    if actor is not None:
+        trail.actor = actor
+    if outcome is not None:
+        trail.outcome = outcome
+    if object_type is not None:
+        trail.object_type = object_type
+    if object_id is not None:
+        trail.object_id = str(object_id)
+    if unit_id is not None:
+        trail.unit_id = unit_id
+    trail.details.update(details)
+
+
+def also(
+    session: AsyncSession, action: str, object_type: str, object_id: Any, **details: Any
+) -> None:
+    """One more event of this unit of work, e.g. a grant a case link creates."""
+    trail = current(session)
+    if trail is not None:
+        trail.extra.append(
+            {
+                "action": action,
+                "object_type": object_type,
+                "object_id": str(object_id),
+                "details": details,
+            }
+        )
+
+
+async def require_purpose(session: AsyncSession, principal: Principal, what: str) -> None:
+    """Check the purpose of access given for `what` (a key of settings.purpose_required).
+
+    A purpose that is given is always checked: a case reference must name a case the
+    caller can see, anything else must be a justification of at least 10 characters.
+    None given: 428 when `what` requires one."""
+    trail = current(session)
+    if trail is None:
+        return
+    if trail.purpose is None:
+        if what in trail.purpose_required:
+            raise Problem(428, "purpose_required", "Purpose of access required", PURPOSE_HELP)
+        return
+    if "purpose_kind" in trail.details:
+        return
+    if CASE_REFERENCE.match(trail.purpose):
+        case_id = await policy.visible_case_reference(session, principal, trail.purpose)
+        if case_id is None:
+            raise invalid_field(["header", "X-Purpose"], "no case you can see has this reference")
+        trail.details.update(purpose_kind="case", purpose_case_id=str(case_id))
+    elif len(trail.purpose) >= 10:
+        trail.details["purpose_kind"] = "justification"
+    else:
+        raise invalid_field(["header", "X-Purpose"], PURPOSE_HELP)
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def seal(key: bytes, prev_hash: bytes, row: dict[str, Any]) -> bytes:
+    """The row's hash: HMAC-SHA256 of the previous hash and the row's sealed fields."""
+    payload = json.dumps(
+        [_canonical(row[name]) for name in SEALED],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hmac.new(key, prev_hash + payload.encode(), hashlib.sha256).digest()
+
+
+@dataclass
+class _Head:
+    chain: int
+    seq: int
+    hash: bytes
+
+
+async def _head(session: AsyncSession) -> _Head:
+    """The chain this transaction writes to, locked until it ends: a free one if any."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get("audit_head")
+    if held is not None and held[0] is transaction:
+        return held[1]
+    row = (await session.execute(_TAKE_FREE_CHAIN)).first()
+    if row is None:
+        row = (await session.execute(_TAKE_ANY_CHAIN)).one()
+    head = _Head(row.chain, row.seq, bytes(row.hash))
+    session.info["audit_head"] = (transaction, head)
+    return head
+
+
+async def append(session: AsyncSession, key: bytes, events: list[dict[str, Any]]) -> None:
+    """Seal and insert events in this transaction, moving the chain's head."""
+    head = await _head(session)
+    at = datetime.now(UTC)
+    rows = []
+    for event in events:
+        details = json.loads(json.dumps(event.get("details") or {}, default=str))
+        row = {**event, "details": details, "at": at, "chain": head.chain}
+        row["chain_seq"] = head.seq + 1
+        row["prev_hash"] = head.hash
+        row["hash"] = seal(key, head.hash, row)
+        head.seq, head.hash = row["chain_seq"], row["hash"]
+        rows.append(row)
+    await session.execute(insert(AuditEvent), rows)
+    await session.execute(
+        update(AuditChain)
+        .where(AuditChain.chain == head.chain)
+        .values(seq=head.seq, hash=head.hash)
+    )
+
+
+async def finish(session: AsyncSession, principal: Principal | None) -> None:
+    """Write this unit of work's events, just before it commits."""
+    trail = current(session)
+    if trail is None or not trail.enabled:
+        return
+    events = []
+    if trail.action and (principal is not None or trail.actor is not None):
+        events.append(trail.event(principal, trail.action, trail.outcome, trail.status))
+    for extra in trail.extra:
+        event = trail.event(principal, extra["action"], "success", None)
+        event.update(object_type=extra["object_type"], object_id=extra["object_id"])
+        event["details"] = extra["details"]
+        events.append(event)
+    trail.extra.clear()
+    if events:
+        await append(session, trail.key, events)
+
+
+async def record_denial(request: "Request", status: int) -> None:
+    """Write the denial of a named route in a transaction of its own (the request's
+    rolled back). The object is the one the path named, seen or not."""
+    trail: Trail | None = getattr(request.state, "audit_trail", None)
+    if trail is None:
+        trail = Trail.for_request(request)
+    if not trail.enabled or not trail.action or status not in DENIALS:
+        return
+    principal = getattr(request.state, "principal", None)
+    event = trail.event(principal, trail.action, "denied", status)
+    event["details"].pop("results", None)
+    async with request.app.state.db.sessionmaker() as session:
+        await append(session, trail.key, [event])
+        await session.commit()
+
+
+# --- verifying -------------------------------------------------------------------------
+
+
+@dataclass
+class Breach:
+    """The first row that breaks a chain, and how."""
+
+    chain: int
+    seq: int
+    event_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"event {self.event_id}" if self.event_id is not None else "an event"
+        return f"{where} (chain {self.chain}, position {self.seq}): {self.problem}"
+
+
+async def verify(
+    session: AsyncSession, key: bytes, progress: Callable[[int, int], None] | None = None
+) -> tuple[int, Breach | None]:
+    """Walk every chain in order; return how many events were checked and the first
+    breach (None when the trail is intact)."""
+    total = await session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    checked = 0
+    heads = (await session.execute(select(AuditChain).order_by(AuditChain.chain))).scalars().all()
+    known = {h.chain for h in heads}
+    stray = await session.scalar(
+        select(AuditEvent.id).where(AuditEvent.chain.not_in(known)).limit(1)
+    )
+    if stray is not None:
+        return checked, Breach(-1, 0, stray, "belongs to no chain (inserted)")
+    for head in heads:
+        prev_hash, position = GENESIS, 0
+        async for row in _chain_rows(session, head.chain):
+            checked += 1
+            if progress and checked % 10_000 == 0:
+                progress(checked, total)
+            position += 1
+            breach = _check_row(key, head.chain, position, prev_hash, row)
+            if breach is not None:
+                return checked, breach
+            prev_hash = row["hash"]
+        if head.seq != position or head.hash != prev_hash:
+            problem = (
+                f"events removed from the chain's end (the head says {head.seq} events)"
+                if head.seq > position
+                else "the chain's last event was replaced"
+                if head.seq == position
+                else f"events inserted after the chain's head ({head.seq} events)"
+            )
+            return checked, Breach(head.chain, position, None, problem)
+    if progress:
+        progress(checked, total)
+    return checked, None
+
+
+def _check_row(
+    key: bytes, chain: int, position: int, prev_hash: bytes, row: dict[str, Any]
+) -> Breach | None:
+    if row["chain_seq"] != position:
+        return Breach(
+            chain,
+            position,
+            row["id"],
+            f"found at position {row['chain_seq']}: the events before it were removed",
+        )
+    if row["prev_hash"] != prev_hash:
+        return Breach(chain, position, row["id"], "does not seal its predecessor")
+    if not hmac.compare_digest(seal(key, prev_hash, row), row["hash"]):
+        return Breach(chain, position, row["id"], "its seal does not match: altered or forged")
+    return None
+
+
+async def _chain_rows(session: AsyncSession, chain: int) -> AsyncIterator[dict[str, Any]]:
+    """One chain's rows in order, read in keyset batches."""
+    after = 0
+    columns = [AuditEvent.id, AuditEvent.prev_hash, AuditEvent.hash] + [
+        getattr(AuditEvent, name) for name in SEALED
+    ]
+    while True:
+        rows = (
+            (
+                await session.execute(
+                    select(*columns)
+                    .where(AuditEvent.chain == chain, AuditEvent.chain_seq > after)
+                    .order_by(AuditEvent.chain_seq)
+                    .limit(5_000)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield {**row, "prev_hash": bytes(row["prev_hash"]), "hash": bytes(row["hash"])}
+        after = rows[-1]["chain_seq"]
