@@ -4,11 +4,14 @@ Every command has --help; a failure prints one line on stderr and exits non-zero
 """
 
 import asyncio
+import dataclasses
 import functools
 import getpass
+import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -16,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobs
 from app.auth.principal import SYSTEM
 from app.db import Database, database_url, head_revision, migrate_async, stop_embedded
 from app.errors import Problem
@@ -426,6 +430,121 @@ def client_disable(client_id: str) -> None:
 
     _in_transaction(work, "client.disable")
     click.echo(f"client {client_id} disabled")
+
+
+# The operator at the command line reading the audit trail: an auditor, holding no unit.
+AUDITOR = dataclasses.replace(SYSTEM, platform_roles=frozenset({"auditor"}))
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        click.echo(f"\r{label}: {done}/{total}", err=True, nl=done >= total)
+
+    return show
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Verify, export and examine the audit trail."""
+
+
+@audit_group.command("verify")
+@_fail_cleanly
+def audit_verify() -> None:
+    """Walk every chain of the audit trail; exit 1 naming the first event altered,
+    removed or inserted out of order."""
+
+    async def work(session: AsyncSession, settings: Settings) -> tuple[int, object]:
+        key = settings.audit_key.get_secret_value().encode()
+        checked, breach = await audit.verify(session, key, _progress("events checked"))
+        audit.note(session, checked=checked, intact=breach is None)
+        return checked, breach
+
+    checked, breach = _in_transaction(work, "audit.verify")
+    if breach is not None:
+        raise CliError(f"audit trail broken at {breach}")
+    click.echo(f"audit trail intact: {checked} events verified")
+
+
+def _instant(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{option}: not an ISO 8601 date or time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit_group.command("export")
+@click.option("--since", help="ISO 8601 date or time (UTC unless it says otherwise).")
+@click.option("--until", help="ISO 8601 date or time, excluded.")
+@_fail_cleanly
+def audit_export(since: str | None, until: str | None) -> None:
+    """Write the events of a period as JSON lines on standard output (for a SIEM), each
+    with its chain position and seals; progress on standard error."""
+    start, end = _instant(since, "--since"), _instant(until, "--until")
+
+    async def work(session: AsyncSession, settings: Settings) -> int:
+        count = 0
+        async for event in audit.export(session, start, end):
+            click.echo(json.dumps(event, ensure_ascii=False))
+            count += 1
+            if count % 10_000 == 0:
+                click.echo(f"\r{count} events exported", err=True, nl=False)
+        audit.note(session, since=start, until=end, results=count)
+        return count
+
+    count = _in_transaction(work, "audit.export")
+    click.echo(f"\r{count} events exported", err=True)
+
+
+@audit_group.command("anomalies")
+@click.option("--from", "since", help="ISO 8601 date or time (default: 7 days ago).")
+@click.option("--to", "until", help="ISO 8601 date or time (default: now).")
+@_fail_cleanly
+def audit_anomalies(since: str | None, until: str | None) -> None:
+    """Report what deserves an auditor's look: reads far above the unit's median, work
+    outside 06:00–22:00, bursts of denials, selector searches without a case."""
+    end = _instant(until, "--to") or datetime.now(UTC)
+    start = _instant(since, "--from") or end - timedelta(days=7)
+
+    async def work(session: AsyncSession, settings: Settings) -> list:
+        return await audit.anomalies(session, AUDITOR, settings, start, end)
+
+    found = _in_transaction(work, "audit.anomalies")
+    click.echo(f"anomalies from {start.isoformat()} to {end.isoformat()}: {len(found)}")
+    for a in found:
+        click.echo(f"  {a.kind:<22} {a.actor_name or '-':<20} {a.detail}")
+
+
+@main.group()
+def retention() -> None:
+    """Purge records past their retention period or decided `purge`."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@_fail_cleanly
+def retention_run(dry_run: bool) -> None:
+    """Purge due records (content, entities, selectors, files; a tombstone and the audit
+    trail stay). Idempotent and safe to interrupt."""
+    settings = _settings()
+
+    async def main() -> jobs.RetentionResult:
+        db = Database(database_url(settings), pool_size=1)
+        try:
+            return await jobs.run_retention(
+                db, settings, dry_run=dry_run, progress=_progress("records purged")
+            )
+        finally:
+            await db.dispose()
+
+    result = asyncio.run(main())
+    if dry_run:
+        click.echo(f"{result.due} records due for purging (dry run: nothing changed)")
+    else:
+        click.echo(f"{result.purged} records purged, {result.files_removed} files removed")
 
 
 if __name__ == "__main__":

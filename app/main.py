@@ -1,5 +1,7 @@
 """The ASGI application: create_app(settings) wires routers, middleware, errors, lifespan."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +11,7 @@ from app.api import api_router, public_routers
 from app.db import Database, database_url, head_revision
 from app.errors import install_error_handlers
 from app.events import EventHub
+from app.jobs import retention_loop
 from app.limits import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from app.logs import RequestContextMiddleware
 from app.services import audit as audit_service
@@ -38,9 +41,16 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         app.state.db = db or Database(database_url(settings))
         app.state.events = EventHub(app.state.db.url)
         await app.state.events.start()
+        retention = None
+        if settings.retention_interval_seconds:
+            retention = asyncio.create_task(retention_loop(app.state.db, settings))
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
             await app.state.events.stop()
             if own:
                 await app.state.db.dispose()

@@ -109,6 +109,12 @@ class FileStore:
         finally:
             await tmp.unlink(missing_ok=True)
 
+    def files(self) -> list[Path]:
+        """Every stored file (not uploads in progress)."""
+        if not self.root.exists():
+            return []
+        return [p for p in self.root.glob("??/*") if p.is_file()]
+
     async def stream(self, sha256: str) -> AsyncIterator[bytes]:
         async with await anyio.open_file(self.path(sha256), "rb") as f:
             while chunk := await f.read(CHUNK):

@@ -4,6 +4,7 @@ on the short public list (health probes, token and revocation endpoints, OpenAPI
 from fastapi import APIRouter, Depends
 
 from app.api import (
+    audit,
     auth,
     cases,
     clients,
@@ -12,6 +13,7 @@ from app.api import (
     health,
     notifications,
     records,
+    reviews,
     units,
     users,
 )
@@ -21,7 +23,19 @@ from app.auth.principal import require_principal
 def api_router() -> APIRouter:
     """/api/v1, authenticated by construction: the router itself carries the principal."""
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_principal)])
-    modules = (auth, units, users, clients, records, cases, escalations, notifications, events)
+    modules = (
+        auth,
+        units,
+        users,
+        clients,
+        records,
+        reviews,
+        cases,
+        escalations,
+        notifications,
+        events,
+        audit,
+    )
     for module in modules:
         router.include_router(module.router)
     return router

@@ -16,6 +16,7 @@ from app.api.purpose import PurposeDep
 from app.auth.principal import PrincipalDep
 from app.concurrency import etag
 from app.db import SessionDep
+from app.schemas.audit import AccessLogPage
 from app.schemas.records import (
     AttachmentOut,
     DrugType,
@@ -27,7 +28,10 @@ from app.schemas.records import (
     RecordVersionOut,
     Reliability,
 )
+from app.schemas.reviews import ReviewIn, ReviewOut
+from app.services import audit as audit_service
 from app.services import records as records_service
+from app.services import reviews as reviews_service
 from app.storage import FileStore
 
 router = APIRouter(prefix="/records", tags=["records"])
@@ -209,4 +213,47 @@ async def download_attachment(
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         },
+    )
+
+
+@router.get("/{record_id}/access-log", response_model=AccessLogPage, name="record.access_log")
+async def record_access_log(
+    record_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    cursor: str | None = None,
+) -> AccessLogPage:
+    """Who consulted or changed this record, when, and why (the purpose they gave),
+    newest first — for the supervisors of its origin unit and for auditors."""
+    items, next_cursor = await audit_service.access_log(
+        session, principal, record_id, limit=limit, cursor=cursor
+    )
+    return AccessLogPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/{record_id}/review", response_model=ReviewOut, name="record.review")
+async def review_record(
+    record_id: uuid.UUID,
+    body: ReviewIn,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> ReviewOut:
+    """A supervisor of the origin unit decides on a record: `keep` (due for review again
+    after another period) or `purge` (the next retention run removes its content and
+    keeps a tombstone). The justification is kept with the decision and in the audit
+    trail."""
+    settings = request.app.state.settings
+    decided, record = await reviews_service.review(
+        session, principal, settings, record_id, body.decision, body.justification
+    )
+    return ReviewOut(
+        record_id=record_id,
+        decision=decided.decision,
+        justification=decided.justification,
+        decided_by=decided.decided_by,
+        decided_at=decided.decided_at,
+        review_at=record.review_at,
+        purge_decided_at=record.purge_decided_at,
     )

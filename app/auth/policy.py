@@ -201,6 +201,35 @@ def supervised_unit_ids(principal: Principal) -> tuple[uuid.UUID, ...]:
     return tuple(m.unit_id for m in principal.memberships if m.role == "supervisor")
 
 
+def check_reviews(principal: Principal, record: Record) -> None:
+    """Only the supervisors of a record's origin unit review it (keep or purge)."""
+    if principal.role_in(record.unit_id) != "supervisor":
+        raise forbidden("Only the supervisors of the record's origin unit review it.")
+
+
+async def access_log_record(
+    session: AsyncSession, principal: Principal, record_id: uuid.UUID
+) -> Record:
+    """The record whose access log `principal` asks for: auditors read any record's log
+    (not its content); supervisors of the origin unit read the log of a record they see
+    (404 for one they do not, 403 for others who see it)."""
+    if principal.is_auditor:
+        record = await session.get(Record, record_id)
+        if record is None:
+            raise not_found("record")
+        return record
+    record = await visible_record(session, principal, record_id)
+    if principal.role_in(record.unit_id) != "supervisor":
+        raise forbidden("Only the supervisors of the record's origin unit and auditors read it.")
+    return record
+
+
+def check_auditor(principal: Principal) -> None:
+    """The audit trail is read by auditors only."""
+    if not principal.is_auditor:
+        raise forbidden("Only auditors read the audit trail.")
+
+
 async def review_unit_ids(
     session: AsyncSession, principal: Principal, *, include_descendants: bool = False
 ) -> tuple[uuid.UUID, ...]:

@@ -94,6 +94,7 @@ class LinkedRecord(BaseModel):
     unit_code: str
     message: str | None = None
     record: RecordSummary | None = None
+    purged_at: datetime | None = None
 
 
 class EntityIn(Strict):

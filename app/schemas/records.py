@@ -142,6 +142,8 @@ class RecordOut(RecordSummary):
     author: str
     version: int
     updated_at: datetime
+    review_at: datetime
+    retain_until: datetime
     attachments: list[AttachmentOut]
 
 

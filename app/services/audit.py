@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,8 @@ from app.auth import policy
 from app.auth.principal import Principal
 from app.errors import Problem, invalid_field
 from app.models import AuditChain, AuditEvent
+from app.pagination import decode_cursor, encode_cursor
+from app.schemas.audit import AccessLogEntry, Anomaly, AuditEventOut
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,8 +67,8 @@ SEALED = (
 DENIALS = frozenset({401, 403, 404, 428})
 CASE_REFERENCE = re.compile(r"^[A-Z][A-Z0-9]*-\d{4}-\d{4,}$")
 PURPOSE_HELP = (
-    "Send X-Purpose (or `purpose`): the reference of a case you can see "
-    "(e.g. CROSS13-2026-0042) or a justification of at least 10 characters."
+    "Send X-Purpose (percent-encoded UTF-8) or the `purpose` parameter: the reference of "
+    "a case you can see (e.g. CROSS13-2026-0042) or a justification of at least 10 characters."
 )
 
 _TAKE_FREE_CHAIN = text(
@@ -132,7 +135,9 @@ class Trail:
         object_type = action.split(".")[0] if action else None
         params = dict(request.path_params)
         object_id = params.pop(f"{object_type}_id", None) if object_type else None
-        purpose = request.headers.get("x-purpose") or request.query_params.get("purpose")
+        purpose = _header_text(request.headers.get("x-purpose")) or request.query_params.get(
+            "purpose"
+        )
         client = request.client
         trail = cls.for_settings(
             request.app.state.settings,
@@ -174,6 +179,18 @@ class Trail:
             "user_agent": self.user_agent,
             "details": dict(self.details),
         }
+
+
+def _header_text(value: str | None) -> str | None:
+    """A header holding free text: percent-encoded UTF-8 (`V%C3%A9rification`), or raw
+    UTF-8 bytes, which arrive decoded as Latin-1."""
+    if value is None:
+        return None
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        pass
+    return unquote(value)
 
 
 def begin(session: AsyncSession, trail: Trail) -> Trail:
@@ -452,3 +469,237 @@ async def _chain_rows(session: AsyncSession, chain: int) -> AsyncIterator[dict[s
         for row in rows:
             yield {**row, "prev_hash": bytes(row["prev_hash"]), "hash": bytes(row["hash"])}
         after = rows[-1]["chain_seq"]
+
+
+# --- oversight --------------------------------------------------------------------------
+
+
+@dataclass
+class EventFilters:
+    actor_id: uuid.UUID | None = None
+    unit_id: uuid.UUID | None = None
+    action: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(filters: EventFilters):
+    query = select(AuditEvent)
+    for name in ("actor_id", "unit_id", "object_type", "object_id", "outcome"):
+        value = getattr(filters, name)
+        if value is not None:
+            query = query.where(getattr(AuditEvent, name) == value)
+    if filters.action:
+        # `record.` selects every record action; `record.read` exactly that one.
+        if filters.action.endswith("."):
+            query = query.where(AuditEvent.action.startswith(filters.action, autoescape=True))
+        else:
+            query = query.where(AuditEvent.action == filters.action)
+    if filters.since:
+        query = query.where(AuditEvent.at >= filters.since)
+    if filters.until:
+        query = query.where(AuditEvent.at < filters.until)
+    return query
+
+
+async def list_events(
+    session: AsyncSession,
+    principal: Principal,
+    filters: EventFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[AuditEventOut], str | None]:
+    """The trail, newest first, for auditors."""
+    policy.check_auditor(principal)
+    query = _filtered(filters)
+    if cursor:
+        (before,) = decode_cursor(cursor, {"i": int})
+        query = query.where(AuditEvent.id < before)
+    rows = (await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1))).all()
+    note(session, query={k: v for k, v in filters.__dict__.items() if v is not None})
+    next_cursor = encode_cursor({"i": rows[limit - 1].id}) if len(rows) > limit else None
+    return [AuditEventOut.model_validate(r) for r in rows[:limit]], next_cursor
+
+
+async def access_log(
+    session: AsyncSession,
+    principal: Principal,
+    record_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[AccessLogEntry], str | None]:
+    """Who consulted or changed a record and why, newest first: for the supervisors of
+    its origin unit and for auditors."""
+    record = await policy.access_log_record(session, principal, record_id)
+    query = select(AuditEvent).where(
+        AuditEvent.object_type == "record", AuditEvent.object_id == str(record.id)
+    )
+    if cursor:
+        (before,) = decode_cursor(cursor, {"i": int})
+        query = query.where(AuditEvent.id < before)
+    rows = (await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1))).all()
+    next_cursor = encode_cursor({"i": rows[limit - 1].id}) if len(rows) > limit else None
+    return [AccessLogEntry.model_validate(r) for r in rows[:limit]], next_cursor
+
+
+async def export(
+    session: AsyncSession, since: datetime | None, until: datetime | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every event of the period in order, as JSON-ready dicts with their seals (for a
+    SIEM), read in keyset batches."""
+    query = _filtered(EventFilters(since=since, until=until))
+    after = 0
+    while True:
+        rows = (
+            await session.scalars(
+                query.where(AuditEvent.id > after).order_by(AuditEvent.id).limit(5_000)
+            )
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            out = AuditEventOut.model_validate(row).model_dump(mode="json")
+            out.update(
+                chain=row.chain,
+                chain_seq=row.chain_seq,
+                prev_hash=row.prev_hash.hex(),
+                hash=row.hash.hex(),
+            )
+            yield out
+        after = rows[-1].id
+
+
+READS = (
+    "record.read",
+    "record.history",
+    "record.attachment.download",
+    "record.search",
+    "case.read",
+    "case.search",
+    "case.timeline",
+    "escalation.read",
+)
+_VOLUME = text("""
+    with reads as (
+        select actor_id, max(actor_name) as actor_name, unit_id, count(*) as n
+        from audit_events
+        where at >= :since and at < :until and actor_kind = 'user' and outcome = 'success'
+          and action = any(:reads) and unit_id is not null
+        group by actor_id, unit_id
+    ), peers as (
+        select m.unit_id, m.user_id, coalesce(r.n, 0) as n
+        from memberships m
+        left join reads r on r.actor_id = m.user_id and r.unit_id = m.unit_id
+    )
+    select r.actor_id, r.actor_name, r.unit_id, r.n,
+           (select percentile_cont(0.5) within group (order by p.n) from peers p
+             where p.unit_id = r.unit_id and p.user_id <> r.actor_id) as median
+    from reads r
+    where r.n >= :min_events
+""")
+_OFF_HOURS = text("""
+    select actor_id, max(actor_name) as actor_name, (array_agg(unit_id))[1] as unit_id,
+           count(*) as n
+    from audit_events
+    where at >= :since and at < :until and actor_kind in ('user', 'client')
+      and extract(hour from at at time zone :tz) not between 6 and 21
+    group by actor_id
+""")
+_DENIAL_BURSTS = text("""
+    select actor_id, max(actor_name) as actor_name, (array_agg(unit_id))[1] as unit_id,
+           max(ip) as ip, max(burst) as n
+    from (
+        select actor_id, actor_name, unit_id, ip,
+               coalesce(actor_id::text, 'ip:' || coalesce(ip, '?')) as who,
+               count(*) over (
+                   partition by coalesce(actor_id::text, 'ip:' || coalesce(ip, '?'))
+                   order by at range between interval '10 minutes' preceding and current row
+               ) as burst
+        from audit_events
+        where at >= :since and at < :until and outcome = 'denied'
+    ) d
+    group by who, actor_id
+    having max(burst) >= :burst
+""")
+_SELECTOR_WITHOUT_CASE = text("""
+    select actor_id, max(actor_name) as actor_name, (array_agg(unit_id))[1] as unit_id,
+           count(*) as n
+    from audit_events
+    where at >= :since and at < :until and action = 'record.search' and outcome = 'success'
+      and (details -> 'query' ->> 'selector' is not null
+           or details -> 'query' ->> 'person' is not null)
+      and coalesce(details ->> 'purpose_kind', '') <> 'case'
+    group by actor_id
+""")
+
+
+async def anomalies(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+) -> list[Anomaly]:
+    """What an auditor should look at in a period, per actor (see `Anomaly`)."""
+    policy.check_auditor(principal)
+    window = {"since": since, "until": until}
+    found: list[Anomaly] = []
+    volume = await session.execute(
+        _VOLUME, {**window, "reads": list(READS), "min_events": settings.anomaly_min_events}
+    )
+    for r in volume:
+        if r.median is not None and r.n > settings.anomaly_peer_factor * max(r.median, 1):
+            found.append(
+                Anomaly(
+                    kind="volume",
+                    actor_id=r.actor_id,
+                    actor_name=r.actor_name,
+                    unit_id=r.unit_id,
+                    count=r.n,
+                    detail=f"{r.n} reads and searches; the unit's other members: median "
+                    f"{r.median:g}",
+                )
+            )
+    for r in await session.execute(_OFF_HOURS, {**window, "tz": settings.anomaly_timezone}):
+        found.append(
+            Anomaly(
+                kind="off_hours",
+                actor_id=r.actor_id,
+                actor_name=r.actor_name,
+                unit_id=r.unit_id,
+                count=r.n,
+                detail=f"{r.n} actions outside 06:00–22:00 ({settings.anomaly_timezone})",
+            )
+        )
+    for r in await session.execute(
+        _DENIAL_BURSTS, {**window, "burst": settings.anomaly_denial_burst}
+    ):
+        who = "" if r.actor_id else f" from {r.ip or 'an unknown address'}"
+        found.append(
+            Anomaly(
+                kind="denial_burst",
+                actor_id=r.actor_id,
+                actor_name=r.actor_name,
+                unit_id=r.unit_id,
+                count=r.n,
+                detail=f"{r.n} refusals within 10 minutes{who}",
+            )
+        )
+    for r in await session.execute(_SELECTOR_WITHOUT_CASE, window):
+        found.append(
+            Anomaly(
+                kind="selector_without_case",
+                actor_id=r.actor_id,
+                actor_name=r.actor_name,
+                unit_id=r.unit_id,
+                count=r.n,
+                detail=f"{r.n} selector or person searches without a case reference",
+            )
+        )
+    note(session, since=since, until=until, results=len(found))
+    return found

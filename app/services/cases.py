@@ -391,18 +391,24 @@ async def linked_records(
     only the origin unit when the record's handling withholds it from the caller."""
     rows = (
         await session.execute(
-            select(CaseRecord.record_id, Unit.code)
+            select(CaseRecord.record_id, Unit.code, Record.purged_at)
             .join(Record, Record.id == CaseRecord.record_id)
             .join(Unit, Unit.id == Record.unit_id)
             .where(CaseRecord.case_id == case.id)
             .order_by(CaseRecord.linked_at)
         )
     ).all()
-    visible = {
-        s.id: s for s in await summaries(session, principal, [record_id for record_id, _ in rows])
-    }
+    visible = {s.id: s for s in await summaries(session, principal, [r.record_id for r in rows])}
     return [
-        LinkedRecord(record_id=rid, withheld=False, unit_code=code, record=visible[rid])
+        LinkedRecord(
+            record_id=rid,
+            withheld=True,
+            unit_code=code,
+            purged_at=purged_at,
+            message=f"Purgé le {purged_at:%d/%m/%Y} (fin de conservation)",
+        )
+        if purged_at is not None
+        else LinkedRecord(record_id=rid, withheld=False, unit_code=code, record=visible[rid])
         if rid in visible
         else LinkedRecord(
             record_id=rid,
@@ -410,7 +416,7 @@ async def linked_records(
             unit_code=code,
             message=f"Retenu par {code} : demandez l'accès",
         )
-        for rid, code in rows
+        for rid, code, purged_at in rows
     ]
 
 

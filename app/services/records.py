@@ -318,6 +318,8 @@ async def record_out(session: AsyncSession, record: Record) -> RecordOut:
         author=author_name,
         version=record.version,
         updated_at=record.updated_at,
+        review_at=record.review_at,
+        retain_until=record.retain_until,
         attachments=[AttachmentOut.model_validate(a) for a in attachments],
     )
 
