@@ -39,9 +39,11 @@ DETAIL = """r.narrative, r.departement, r.lat, r.lon, r.handling_note, r.tags, r
 INSERT = """
 insert into records (id, unit_id, author_user_id, author_agency, title, narrative, occurred_at,
     commune, departement, lat, lon, drug_types, source_reliability, information_assessment,
-    handling_code, handling_note, marking, scope, tags, entities, search, version)
+    handling_code, handling_note, marking, scope, tags, entities, search, version, review_at,
+    retain_until)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, setweight(to_tsvector('french', $21), 'A') || to_tsvector('french', $22), 1)
+    $20, setweight(to_tsvector('french', $21), 'A') || to_tsvector('french', $22), 1,
+    now() + interval '1095 days', now() + interval '1825 days')
 returning seq, created_at"""
 INSERT_SELECTORS = """
 insert into record_selectors (record_id, type, value)

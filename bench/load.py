@@ -224,8 +224,10 @@ async def move_batch(conn: asyncpg.Connection, versions: bool) -> None:
     columns = ", ".join(RECORD_COLUMNS)
     async with conn.transaction():
         await conn.execute(f"""
-            insert into records ({columns}, search, version, created_at, updated_at)
-            select {columns}, {SEARCH}, 1, created_at, created_at
+            insert into records ({columns}, search, version, created_at, updated_at,
+                                 review_at, retain_until)
+            select {columns}, {SEARCH}, 1, created_at, created_at,
+                   created_at + interval '1095 days', created_at + interval '1825 days'
               from {STAGE} order by created_at""")
         await conn.execute(f"""
             insert into record_selectors (record_id, type, value)

@@ -49,7 +49,8 @@ DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).resolve().parent / "results"
 PERSONAS = ("cross13.police", "ofast.analyste")
 FILER = "cross13.police"
-TARGETS = {"filing": 0.40, "search_p95_ms": 50.0, "get_p95_ms": 10.0, "rss_mb": 250.0}
+TARGETS = {"filing": 0.40, "audit": 0.85, "search_p95_ms": 50.0, "get_p95_ms": 10.0,
+           "rss_mb": 250.0}
 
 
 @dataclass
@@ -275,7 +276,7 @@ async def token(client: httpx.AsyncClient, username: str, password: str) -> str:
 
 
 async def run_phases(args: argparse.Namespace, app_url: str, base_url: str, facts: Facts,
-                     password: str) -> dict[str, Phase]:
+                     password: str, unaudited_url: str) -> dict[str, Phase]:
     """Every measured phase, keyed `<kind>:<target>`."""
     limits = httpx.Limits(max_connections=args.concurrency,
                           max_keepalive_connections=args.concurrency)
@@ -285,7 +286,9 @@ async def run_phases(args: argparse.Namespace, app_url: str, base_url: str, fact
               Generator(args.seed + 1, args.requests).filings(args.requests + 2 * args.concurrency)]
     json_header = {"Content-Type": "application/json"}
     async with (httpx.AsyncClient(base_url=app_url, limits=limits, timeout=timeout) as app,
-                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as base):
+                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as base,
+                httpx.AsyncClient(base_url=unaudited_url, limits=limits,
+                                  timeout=timeout) as unaudited):
         auth = {u: {"Authorization": f"Bearer {await token(app, u, password)}"} for u in PERSONAS}
         bounds = (args.concurrency, args.duration, args.requests)
         print("filing")
@@ -293,12 +296,19 @@ async def run_phases(args: argparse.Namespace, app_url: str, base_url: str, fact
             f"app, {FILER}", lambda i: app.post("/api/v1/records", content=bodies[i],
                                                 headers={**auth[FILER], **json_header}),
             201, *bounds)
+        # The same app with the audit trail off (a second process; the first one idles).
+        phases["file:unaudited"] = await measure(
+            f"app without audit, {FILER}",
+            lambda i: unaudited.post("/api/v1/records", content=bodies[i],
+                                     headers={**auth[FILER], **json_header}),
+            201, *bounds)
         phases["file:base"] = await measure(
             "baseline", lambda i: base.post("/records", content=bodies[i], headers=json_header),
             201, *bounds)
         searches = {"rare": {"q": RARE_TERM}, "common": {"q": COMMON_TERM},
                     "clustered": {"q": CLUSTERED_TERM},
-                    "selector": {"selector": national(facts.phone)}}
+                    "selector": {"selector": national(facts.phone),
+                                 "purpose": "Recoupement du numero (bench)"}}
         for kind, params in searches.items():
             print(f"search {kind} {params}")
             for user in PERSONAS:
@@ -351,6 +361,7 @@ def report(args: argparse.Namespace, facts: Facts, loaded: dict[str, float] | No
         return "yes" if ok else "**no**"
 
     file_ratio = phases["file:app"].rate / phases["file:base"].rate
+    audit_ratio = phases["file:app"].rate / phases["file:unaudited"].rate
     lines = [f"# crossintel bench — {about['date']}", ""]
     lines += [f"- {k}: {v}" for k, v in about.items() if k != "date"]
     lines += [
@@ -374,6 +385,11 @@ def report(args: argparse.Namespace, facts: Facts, loaded: dict[str, float] | No
         f"{verdict(file_ratio >= TARGETS['filing'])} |",
         f"| filing p50 / p95 / p99, ms | {phases['file:app'].triple()} | – | "
         f"{phases['file:base'].triple()} | | |",
+        f"| filing with the audit off, records/s | {phases['file:unaudited'].rate:,.0f} | – | "
+        f"– | audit on ≥ 85 % of off ({audit_ratio:.0%}) | "
+        f"{verdict(audit_ratio >= TARGETS['audit'])} |",
+        f"| filing with the audit off p50 / p95 / p99, ms | "
+        f"{phases['file:unaudited'].triple()} | – | – | | |",
     ]
     names = {"rare": f"search \"{RARE_TERM}\" (rare)",
              "common": f"search \"{COMMON_TERM}\" (common)",
@@ -439,17 +455,24 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
         app_log, base_log = work / "app.log", work / "baseline.log"
         processes.append(start([sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
                                 "--port", str(app_port)], env, app_log))
+        unaudited_port = free_port()
+        processes.append(start([sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
+                                "--port", str(unaudited_port)],
+                               {**env, "CROSSINTEL_AUDIT_ENABLED": "false"},
+                               work / "app-unaudited.log"))
         processes.append(start([sys.executable, "-m", "bench.baseline", "--database-url",
                                 asyncpg_dsn(url), "--port", str(base_port), "--unit-id",
                                 facts.filer_unit_id, "--author-id", facts.filer_id, "--agency",
                                 facts.filer_agency], env, base_log))
         app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
         await wait_ready(app_url, "/healthz", processes[0], app_log)
-        await wait_ready(base_url, "/docs", processes[1], base_log)
+        unaudited_url = f"http://127.0.0.1:{unaudited_port}"
+        await wait_ready(unaudited_url, "/healthz", processes[1], work / "app-unaudited.log")
+        await wait_ready(base_url, "/docs", processes[2], base_log)
         about = machine(await pg_version(url))
-        with Sampler({"app": processes[0].pid, "baseline": processes[1].pid}) as sampler:
+        with Sampler({"app": processes[0].pid, "baseline": processes[2].pid}) as sampler:
             phases = await run_phases(args, app_url, base_url, facts,
-                                      settings.demo_password.get_secret_value())
+                                      settings.demo_password.get_secret_value(), unaudited_url)
             after = sampler.rss()
         about["load average at end"] = loadavg()
         rss = {name: (after[name], max(after[name], sampler.peak[name])) for name in after}

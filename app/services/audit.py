@@ -330,12 +330,13 @@ async def append(session: AsyncSession, key: bytes, events: list[dict[str, Any]]
         row["hash"] = seal(key, head.hash, row)
         head.seq, head.hash = row["chain_seq"], row["hash"]
         rows.append(row)
-    await session.execute(insert(AuditEvent), rows)
-    await session.execute(
+    move_head = (
         update(AuditChain)
         .where(AuditChain.chain == head.chain)
         .values(seq=head.seq, hash=head.hash)
+        .cte("move_head")
     )
+    await session.execute(insert(AuditEvent).values(rows).add_cte(move_head))
 
 
 async def finish(session: AsyncSession, principal: Principal | None) -> None:
