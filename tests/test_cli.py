@@ -18,6 +18,7 @@ from app.settings import DEFAULT_SIGNING_KEY, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROPER_KEY = "a-production-signing-key-of-enough-length-0123456789"
+PROPER_AUDIT_KEY = "a-production-audit-key-of-enough-length-0123456789"
 TIMEOUT = 180  # a safety net against a hung command, not a measurement
 
 
@@ -382,18 +383,30 @@ async def test_production_refuses_the_default_signing_key(cli):
 
 
 async def test_production_refuses_demo_data(cli):
-    env = {"CROSSINTEL_ENV": "production", "CROSSINTEL_SIGNING_KEY": PROPER_KEY}
+    env = {
+        "CROSSINTEL_ENV": "production",
+        "CROSSINTEL_SIGNING_KEY": PROPER_KEY,
+        "CROSSINTEL_AUDIT_KEY": PROPER_AUDIT_KEY,
+    }
     assert_one_line_error(await cli("demo", env=env), "production")
     # Refused before the database is even looked at.
     unreachable = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
     assert_one_line_error(await cli("demo", env=env, url=unreachable), "production")
-    assert_one_line_error(await cli("serve", "--demo", "--port", "0", env=env), "production")
+    assert_one_line_error(
+        await cli("serve", "--demo", "--port", "0", env=env), "production", "demo data"
+    )
 
 
 def test_create_app_refuses_production_with_the_default_key(monkeypatch):
     monkeypatch.delenv("CROSSINTEL_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("CROSSINTEL_AUDIT_KEY", raising=False)
     with pytest.raises(ValueError, match="CROSSINTEL_SIGNING_KEY"):
         create_app(Settings(env="production"))
     with pytest.raises(ValueError, match="CROSSINTEL_SIGNING_KEY"):
         create_app(Settings(env="production", signing_key="too-short"))
-    assert create_app(Settings(env="production", signing_key=PROPER_KEY)) is not None
+    with pytest.raises(ValueError, match="CROSSINTEL_AUDIT_KEY"):
+        create_app(Settings(env="production", signing_key=PROPER_KEY))
+    with pytest.raises(ValueError, match="CROSSINTEL_AUDIT_KEY"):
+        create_app(Settings(env="production", signing_key=PROPER_KEY, audit_key="too-short"))
+    proper = Settings(env="production", signing_key=PROPER_KEY, audit_key=PROPER_AUDIT_KEY)
+    assert create_app(proper) is not None

@@ -29,6 +29,9 @@ from app.services import records as records_service
 from tests.conftest import sign_in, unit_ids
 
 API = "/api/v1/records"
+# A purpose of access (a justification): searching by selector or person needs one.
+# Header values are ASCII (httpx refuses others), hence no accents.
+PURPOSE = {"X-Purpose": "Verification dans le cadre de l'enquete"}
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
 EXE = (
     b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00\xb8"
@@ -116,6 +119,9 @@ async def file_record(client, headers, title: str | None = None, **changes) -> h
 
 
 async def search(client, headers, **params) -> dict:
+    """GET /records, with the purpose of access that a selector or person search needs."""
+    if "selector" in params or "person" in params:
+        headers = {**headers, **PURPOSE}
     response = await client.get(API, headers=headers, params=params)
     assert response.status_code == 200, response.text
     return response.json()
@@ -747,7 +753,7 @@ async def test_selector_search_normalises_what_is_typed(client, auth):
 @pytest.mark.parametrize("selector", ["pas un identifiant", "12", "?!"])
 async def test_unrecognised_selector_is_a_422(client, auth, selector):
     response = await client.get(
-        API, headers=await auth("cross13.police"), params={"selector": selector}
+        API, headers={**await auth("cross13.police"), **PURPOSE}, params={"selector": selector}
     )
     assert response.status_code == 422, response.text
     assert locs(response) == [["query", "selector"]]

@@ -102,8 +102,8 @@ def test_the_walk_sees_the_api(app):
         ("DELETE", "/api/v1/admin/users/{user_id}/memberships/{unit_id}"),
         ("GET", "/api/v1/admin/clients"),
         ("POST", "/api/v1/admin/clients"),
-        ("POST", "/api/v1/admin/clients/{id}/rotate"),
-        ("POST", "/api/v1/admin/clients/{id}/disable"),
+        ("POST", "/api/v1/admin/clients/{client_id}/rotate"),
+        ("POST", "/api/v1/admin/clients/{client_id}/disable"),
     } <= seen
 
 
