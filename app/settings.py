@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     anomaly_denial_burst: int = Field(default=5, gt=1, description="denials within 10 minutes")
     anomaly_timezone: str = "Europe/Paris"
 
+    deconfliction_common_holders: int = Field(
+        default=10, gt=1, description="a selector held by more parties stops raising hits"
+    )
+    person_similarity: float = Field(
+        default=85, ge=50, le=100, description="name similarity (0-100) of a possible person hit"
+    )
+
     demo_password: SecretStr = SecretStr("crossintel-demo")
     demo_client_secret: SecretStr = SecretStr("crossintel-demo-client")
 

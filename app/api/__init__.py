@@ -8,10 +8,12 @@ from app.api import (
     auth,
     cases,
     clients,
+    deconfliction,
     escalations,
     events,
     health,
     notifications,
+    operations,
     records,
     reviews,
     units,
@@ -34,10 +36,13 @@ def api_router() -> APIRouter:
         escalations,
         notifications,
         events,
+        deconfliction,
+        operations,
         audit,
     )
     for module in modules:
         router.include_router(module.router)
+    router.include_router(deconfliction.admin_router)
     return router
 
 

@@ -162,10 +162,17 @@ async def link_record(
     "/{case_id}/entities", response_model=EntityOut, status_code=201, name="case.entity.add"
 )
 async def add_entity(
-    case_id: uuid.UUID, body: EntityIn, session: SessionDep, principal: PrincipalDep
+    case_id: uuid.UUID,
+    body: EntityIn,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> EntityOut:
-    """Link an entity (person, phone, vehicle…), validated as in records."""
-    item = await cases_service.add_entity(session, principal, case_id, body.entity)
+    """Link an entity (person, phone, vehicle…), validated as in records. Its selectors
+    are matched at once against every other holder: see /deconfliction/hits."""
+    item = await cases_service.add_entity(
+        session, principal, request.app.state.settings, case_id, body.entity
+    )
     return EntityOut(id=item.id, data=item.data, added_by=item.added_by, created_at=item.created_at)
 
 

@@ -36,16 +36,19 @@ Cases (DESIGN §1, "Cases and escalation"):
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.errors import Problem, forbidden, invalid_field, not_found
 from app.models import (
+    AccessRequest,
     Case,
     CaseMember,
     Escalation,
+    Hit,
     Membership,
+    Operation,
     Record,
     RecordGrant,
     Unit,
@@ -348,3 +351,91 @@ def check_decides(principal: Principal, escalation: Escalation) -> None:
     """Deciding an escalation: supervisors of the unit it is addressed to."""
     if principal.role_in(escalation.to_unit_id) != "supervisor":
         raise forbidden("Only a supervisor of the target unit decides this escalation.")
+
+
+# --- deconfliction ----------------------------------------------------------------------
+#
+# A hit is seen by each side: the members of the side's unit who see the side's item (a
+# record through the record rules, a case through the case rules). They are shown the
+# other side's unit, agency, contact and dates, never its content.
+
+
+async def hit_sides(
+    session: AsyncSession, principal: Principal
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Conditions on `Hit`: the principal is on side A / on side B."""
+    if not works_cases(principal):
+        return false(), false()
+    units = principal.unit_ids
+    records = await record_filter(session, principal)
+    cases = await case_filter(session, principal)
+
+    def side(unit_id, record_id, case_id) -> ColumnElement[bool]:
+        return and_(
+            unit_id.in_(units),
+            or_(
+                exists(select(Record.id).where(Record.id == record_id, records)),
+                exists(select(Case.id).where(Case.id == case_id, cases)),
+            ),
+        )
+
+    return (
+        side(Hit.a_unit_id, Hit.a_record_id, Hit.a_case_id),
+        side(Hit.b_unit_id, Hit.b_record_id, Hit.b_case_id),
+    )
+
+
+async def check_decides_access(
+    session: AsyncSession, principal: Principal, request: AccessRequest
+) -> None:
+    """The holder's supervisors decide on a request for their item: they must supervise
+    its unit and see it (404 for those who do not see the item, 403 for others)."""
+    if request.record_id is not None:
+        await visible_record(session, principal, request.record_id)
+    else:
+        await visible_case(session, principal, request.case_id)
+    if principal.role_in(request.target_unit_id) != "supervisor":
+        raise forbidden("Only the supervisors of the unit holding the item decide.")
+
+
+def access_request_filter(principal: Principal) -> ColumnElement[bool]:
+    """The requests a principal sees: its own, and those addressed to the units it
+    supervises."""
+    if principal.kind != "user":
+        return false()
+    return or_(
+        AccessRequest.requester_id == principal.id,
+        AccessRequest.target_unit_id.in_(supervised_unit_ids(principal)),
+    )
+
+
+def check_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise forbidden("Only platform administrators manage this.")
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def operation_unit(principal: Principal, unit_id: uuid.UUID | None) -> uuid.UUID:
+    """The unit planning an operation: one where the caller is an officer or supervisor
+    (required only when it sits in several)."""
+    if principal.kind != "user":
+        raise forbidden("Operations are planned by officers.")
+    planning = [m.unit_id for m in principal.memberships if m.role in ("officer", "supervisor")]
+    if not planning:
+        raise forbidden("Planning an operation needs an officer's or supervisor's role.")
+    if unit_id is None:
+        if len(planning) > 1:
+            raise invalid_field(["body", "unit_id"], "required: you plan for several units")
+        return planning[0]
+    if unit_id not in planning:
+        raise invalid_field(["body", "unit_id"], "you do not plan operations for this unit")
+    return unit_id
+
+
+def operation_filter(principal: Principal) -> ColumnElement[bool]:
+    """A unit's operations are seen by its members; another unit's only as a conflict."""
+    if not works_cases(principal):
+        return false()
+    return Operation.unit_id.in_(principal.unit_ids)

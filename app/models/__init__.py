@@ -12,12 +12,15 @@ from app.models.cases import (
     CaseMember,
     CaseNote,
     CaseRecord,
+    CaseSelector,
     CaseTask,
     DrugSeizure,
 )
 from app.models.clients import ServiceClient
+from app.models.deconfliction import AccessRequest, CommonSelector, Hit, SelectorExclusion
 from app.models.escalations import Escalation
 from app.models.notifications import Notification
+from app.models.operations import Operation, OperationConflict
 from app.models.records import (
     Record,
     RecordAttachment,
@@ -30,6 +33,13 @@ from app.models.units import Agency, Unit
 from app.models.users import Membership, RefreshToken, RevokedAccessToken, User
 
 __all__ = [
+    "AccessRequest",
+    "CaseSelector",
+    "CommonSelector",
+    "Hit",
+    "Operation",
+    "OperationConflict",
+    "SelectorExclusion",
     "Agency",
     "Arrest",
     "AuditChain",

@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.postgresql import JSONB
@@ -134,6 +136,27 @@ class CaseEntity(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     selectors: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     added_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = now_column()
+
+
+class CaseSelector(Base):
+    """A selector of an entity linked to a case, for deconfliction (as record_selectors)."""
+
+    __tablename__ = "case_selectors"
+    __table_args__ = (
+        Index("ix_case_selectors_type_value", "type", "value"),
+        Index(
+            "ix_case_selectors_birth_date",
+            func.split_part(text("value"), "|", 3),
+            postgresql_where=text("type = 'person'"),
+        ),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(30), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
     created_at: Mapped[datetime] = now_column()
 
 

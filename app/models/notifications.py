@@ -25,5 +25,7 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     case_id: Mapped[uuid.UUID | None] = mapped_column()
     escalation_id: Mapped[uuid.UUID | None] = mapped_column()
+    hit_id: Mapped[uuid.UUID | None] = mapped_column()
+    operation_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = now_column()
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

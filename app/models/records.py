@@ -143,6 +143,12 @@ class RecordSelector(Base):
             func.split_part(text("value"), "|", 1),
             postgresql_where=text("type = 'person_name'"),
         ),
+        # Possible person hits: persons born the same day (`SURNAME|GIVEN|YYYY-MM-DD`).
+        Index(
+            "ix_record_selectors_birth_date",
+            func.split_part(text("value"), "|", 3),
+            postgresql_where=text("type = 'person'"),
+        ),
     )
 
     record_id: Mapped[uuid.UUID] = mapped_column(

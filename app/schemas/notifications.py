@@ -15,6 +15,8 @@ class NotificationOut(BaseModel):
     body: str
     case_id: uuid.UUID | None
     escalation_id: uuid.UUID | None
+    hit_id: uuid.UUID | None
+    operation_id: uuid.UUID | None
     created_at: datetime
     read_at: datetime | None
 

@@ -31,6 +31,7 @@ from app.models import (
     CaseMember,
     CaseNote,
     CaseRecord,
+    CaseSelector,
     CaseTask,
     DrugSeizure,
     Membership,
@@ -53,9 +54,10 @@ from app.schemas.cases import (
     TeamMemberIn,
 )
 from app.schemas.entities import Entity
-from app.services import audit, notifications
+from app.services import audit, deconfliction, notifications
 from app.services.entities import selectors
 from app.services.records import summaries
+from app.settings import Settings
 
 EDITABLE = ("title", "summary", "priority", "lead_user_id", "judicial_reference")
 
@@ -421,17 +423,31 @@ async def linked_records(
 
 
 async def add_entity(
-    session: AsyncSession, principal: Principal, case_id: uuid.UUID, entity: Entity
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    case_id: uuid.UUID,
+    entity: Entity,
 ) -> CaseEntity:
+    """Link an entity to the case; its selectors are matched against every other holder
+    (deconfliction) in this transaction."""
     case = await _workable_case(session, principal, case_id)
+    found = selectors(entity)
     item = CaseEntity(
         case_id=case.id,
         data=entity.model_dump(mode="json", exclude_none=True),
-        selectors=[f"{t}:{v}" for t, v in selectors(entity)],
+        selectors=[f"{t}:{v}" for t, v in found],
         added_by=principal.name,
     )
     session.add(item)
     await session.flush()
+    if found:
+        await session.execute(
+            insert(CaseSelector)
+            .values([{"case_id": case.id, "type": t, "value": v} for t, v in found])
+            .on_conflict_do_nothing()
+        )
+        await deconfliction.match(session, settings, key=f"case:{case.id}", pairs=found)
     log(session, principal, case, "entity_added", entity_id=item.id, kind=entity.kind)
     _touch(case)
     return item

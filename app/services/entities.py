@@ -253,14 +253,25 @@ def _mask_iban(value: str) -> str:
     return " ".join(masked[i : i + 4] for i in range(0, len(masked), 4))
 
 
+def _mask_person(value: str) -> str:
+    """Initials and birth year: `D••••• J•••, 1985`."""
+    surname, _, rest = value.partition("|")
+    given, _, born = rest.partition("|")
+    names = " ".join(w[0] + MASK * (len(w) - 1) for w in f"{surname} {given}".split())
+    return f"{names}, {born[:4]}" if born else names
+
+
 def mask(type_: str, value: str) -> str:
     """A masked selector value, for deconfliction hits that must not disclose it.
 
     phone: country code, first and last 2 digits (`+33 6 •• •• •• 78`); iban: country and
     last 4, grouped by 4 (`FR•• •••• … •••0 189`); plate, crypto_wallet and
-    identity_document keep their `COUNTRY:` / `chain:` / `COUNTRY:KIND:` prefix; the rest
+    identity_document keep their `COUNTRY:` / `chain:` / `COUNTRY:KIND:` prefix; persons
+    show initials and birth year (`D••••• J•••, 1985`); the rest
     keep their first and last 2 characters.
     """
+    if type_ in ("person", "person_name"):
+        return _mask_person(value)
     if type_ == "phone":
         return _mask_phone(value)
     if type_ == "iban":

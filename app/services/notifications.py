@@ -34,6 +34,8 @@ async def notify(
     *,
     case_id: uuid.UUID | None = None,
     escalation_id: uuid.UUID | None = None,
+    hit_id: uuid.UUID | None = None,
+    operation_id: uuid.UUID | None = None,
 ) -> list[Notification]:
     """Notify each distinct recipient, in the caller's transaction.
 
@@ -60,6 +62,8 @@ async def notify(
             "body": body,
             "case_id": case_id,
             "escalation_id": escalation_id,
+            "hit_id": hit_id,
+            "operation_id": operation_id,
         }
         for user_id in recipients
     ]

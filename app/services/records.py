@@ -37,7 +37,8 @@ from app.schemas.records import (
     RecordSummary,
     RecordUpdate,
 )
-from app.services import audit
+from app.services import audit, deconfliction
+from app.services.deconfliction import party_key
 from app.services.entities import entity_names, fold, person_name, search_selectors, selectors
 from app.settings import Settings
 from app.storage import FileStore, Readable, Refused, TooLarge
@@ -145,6 +146,9 @@ async def create_record(
     session.add(record)
     await session.flush()
     await _store_selectors(session, record.id, found)
+    await deconfliction.match(
+        session, settings, key=party_key(unit_id, principal.agency), pairs=list(found)
+    )
     session.add(
         RecordVersion(
             record_id=record.id, version=1, snapshot=snapshot(record), changed_by=principal.name
@@ -231,6 +235,12 @@ async def update_record(
             RecordSelector.__table__.delete().where(RecordSelector.record_id == record.id)
         )
         await _store_selectors(session, record.id, found)
+        await deconfliction.match(
+            session,
+            settings,
+            key=party_key(record.unit_id, record.author_agency),
+            pairs=list(found),
+        )
         _index_text(record, names)
     elif changes.keys() & {"title", "narrative", "location", "tags"}:
         _index_text(record, _stored_names(record.entities))

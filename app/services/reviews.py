@@ -2,13 +2,13 @@
 
 A record is due for review by the supervisors of its origin unit at `review_at` (a
 setting's period after its last change); they keep it (for another period) or decide to
-purge it. `purge_due` purges the records past `retain_until` or decided `purge`: their
-content, versions, entities, selectors, grants and attachment files go, a tombstone
-stays (id, unit, dates, who decided), and each purge is an audit event. It works in
-batches, each one transaction taking rows no other run holds (`SKIP LOCKED`): running it
-twice, or at once in two processes, or again after an interruption purges each record
-exactly once. Files are removed after their batch commits; a file left behind by an
-interruption is swept later with the other unreferenced files.
+purge it. `purge_batch` purges the records past `retain_until` or decided `purge`: their
+content, versions, entities, selectors, grants, deconfliction hits and attachment files
+go, a tombstone stays (id, unit, dates, who decided), and each purge is an audit event.
+It works in batches, each one transaction taking rows no other run holds (`SKIP
+LOCKED`): running it twice, or at once in two processes, or again after an interruption
+purges each record exactly once. Files are removed after their batch commits; a file
+left behind by an interruption is swept later with the other unreferenced files.
 """
 
 import uuid
@@ -23,6 +23,8 @@ from app.auth import policy
 from app.auth.principal import Principal
 from app.errors import Problem
 from app.models import (
+    AccessRequest,
+    Hit,
     Record,
     RecordAttachment,
     RecordGrant,
@@ -181,6 +183,14 @@ async def purge_batch(session: AsyncSession, batch_size: int) -> PurgeBatch:
     )
     for table in (RecordSelector, RecordVersion, RecordGrant):
         await session.execute(delete(table).where(table.record_id.in_(ids)))
+    # Hits on a purged record go with it (and the requests made on them).
+    gone_hits = select(Hit.id).where(or_(Hit.a_record_id.in_(ids), Hit.b_record_id.in_(ids)))
+    await session.execute(
+        delete(AccessRequest).where(
+            or_(AccessRequest.hit_id.in_(gone_hits), AccessRequest.record_id.in_(ids))
+        )
+    )
+    await session.execute(delete(Hit).where(Hit.id.in_(gone_hits)))
     now = datetime.now(UTC)
     for record in records:
         record.title, record.narrative = "", ""

@@ -1,0 +1,722 @@
+"""Target deconfliction: blind hits between the holders of a selector.
+
+Matching runs **inside the transaction that files the selector** (a record filed or
+changed, an entity added to a case): the hits exist, and their notifications are sent,
+exactly when the filing commits — never for a filing that rolled back, never seconds later.
+
+A **holder** is one party's records — a unit and an agency, represented by its earliest
+record holding the selector — or one case. Every selector filed is matched against every
+other holder, whatever its visibility; each pair of holders makes one hit per selector
+(`hits.uq_hits_pair`), carrying only the selector type, its value (shown masked), and for
+each side its unit, agency, first filing date and kind of item. A selector held by more
+than `deconfliction_common_holders` parties is marked common and raises no more hits;
+admins exclude others (switchboards, hotlines, test numbers). Persons born the same day
+with similar names (RapidFuzz, `person_similarity`) make `possible` hits.
+
+Who sees a hit, and what a request for access opens, is decided in the policy
+(`hit_filter`, `check_decides_access`).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import (
+    Select,
+    String,
+    Uuid,
+    and_,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import policy
+from app.auth.principal import Principal
+from app.errors import Problem, conflict, invalid_field, not_found
+from app.models import (
+    AccessRequest,
+    Case,
+    CaseMember,
+    CaseSelector,
+    CommonSelector,
+    Hit,
+    Membership,
+    Record,
+    RecordGrant,
+    RecordSelector,
+    SelectorExclusion,
+    Unit,
+    User,
+)
+from app.pagination import decode_cursor, encode_cursor
+from app.schemas.deconfliction import (
+    AccessRequestOut,
+    ExclusionOut,
+    HitOut,
+    HitSide,
+    OtherSide,
+)
+from app.services import audit, notifications
+from app.services import units as units_service
+from app.services.entities import SELECTOR_TYPES, fold, mask, search_selectors
+from app.settings import Settings
+
+# A name alone says too little to bring two files together; a name with a birth date does.
+HIT_TYPES = frozenset(SELECTOR_TYPES) - {"person_name"}
+# The types `search_selectors` recognises in free text.
+SEARCHABLE_TYPES = frozenset(
+    {"phone", "iban", "container", "imo", "siren", "email", "vin", "plate", "crypto_wallet"}
+)
+TYPE_LABELS = {
+    "person": "personne",
+    "organisation": "organisation",
+    "siren": "SIREN",
+    "phone": "téléphone",
+    "email": "e-mail",
+    "plate": "immatriculation",
+    "vin": "VIN",
+    "imo": "navire (IMO)",
+    "container": "conteneur",
+    "iban": "IBAN",
+    "bic": "BIC",
+    "crypto_wallet": "portefeuille crypto",
+    "identity_document": "pièce d'identité",
+    "address": "adresse",
+}
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One holder of one selector value: a party's earliest record, or a case."""
+
+    key: str
+    value: str
+    record_id: uuid.UUID | None
+    case_id: uuid.UUID | None
+    unit_id: uuid.UUID
+    agency: str | None
+    first_at: datetime
+
+
+def party_key(unit_id: uuid.UUID, agency: str) -> str:
+    return f"party:{unit_id}:{agency}"
+
+
+def _record_holdings(type_filter: Any) -> Select:
+    """Per selector value and party, the earliest live record holding it."""
+    return (
+        select(
+            RecordSelector.type,
+            RecordSelector.value,
+            Record.id.label("record_id"),
+            null().cast(Uuid).label("case_id"),
+            Record.unit_id,
+            Record.author_agency.label("agency"),
+            Record.created_at.label("first_at"),
+        )
+        .join(Record, Record.id == RecordSelector.record_id)
+        .where(type_filter, Record.purged_at.is_(None))
+        .ext(
+            distinct_on(
+                RecordSelector.type, RecordSelector.value, Record.unit_id, Record.author_agency
+            )
+        )
+        .order_by(
+            RecordSelector.type,
+            RecordSelector.value,
+            Record.unit_id,
+            Record.author_agency,
+            Record.created_at,
+            Record.id,
+        )
+    )
+
+
+def _case_holdings(type_filter: Any) -> Select:
+    """Per selector value, each case holding it and when it first did."""
+    return (
+        select(
+            CaseSelector.type,
+            CaseSelector.value,
+            null().cast(Uuid).label("record_id"),
+            Case.id.label("case_id"),
+            Case.unit_id,
+            null().cast(String).label("agency"),
+            func.min(CaseSelector.created_at).label("first_at"),
+        )
+        .join(Case, Case.id == CaseSelector.case_id)
+        .where(type_filter)
+        .group_by(CaseSelector.type, CaseSelector.value, Case.id)
+    )
+
+
+def _holding(row: Any) -> Holding:
+    key = f"case:{row.case_id}" if row.case_id else party_key(row.unit_id, row.agency)
+    return Holding(
+        key, row.value, row.record_id, row.case_id, row.unit_id, row.agency, row.first_at
+    )
+
+
+async def _holdings(session: AsyncSession, condition_r: Any, condition_c: Any) -> list[Holding]:
+    query = union_all(
+        _record_holdings(condition_r).subquery().select(),
+        _case_holdings(condition_c).subquery().select(),
+    )
+    return [_holding(row) for row in await session.execute(query)]
+
+
+async def _blocked(session: AsyncSession, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The selectors among `pairs` that raise no hit: excluded by admins, or common."""
+    common = select(CommonSelector.type, CommonSelector.value).where(
+        tuple_(CommonSelector.type, CommonSelector.value).in_(pairs)
+    )
+    excluded = select(SelectorExclusion.type, SelectorExclusion.value).where(
+        tuple_(SelectorExclusion.type, SelectorExclusion.value).in_(pairs)
+    )
+    return {(t, v) for t, v in await session.execute(union_all(common, excluded))}
+
+
+async def match(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    key: str,
+    pairs: list[tuple[str, str]],
+) -> list[Hit]:
+    """Match the selectors `pairs` just filed by the holder `key` against every other
+    holder; create the new hits and notify both sides. Returns the new hits."""
+    pairs = sorted({(t, v) for t, v in pairs if t in HIT_TYPES})
+    if not pairs:
+        return []
+    blocked = await _blocked(session, pairs)
+    wanted = [p for p in pairs if p not in blocked]
+    created: list[Hit] = []
+    if wanted:
+        holdings = await _holdings(
+            session,
+            tuple_(RecordSelector.type, RecordSelector.value).in_(wanted),
+            tuple_(CaseSelector.type, CaseSelector.value).in_(wanted),
+        )
+        by_selector: dict[tuple[str, str], list[tuple[str, Holding]]] = {}
+        for row_type, holding in _typed(holdings, wanted):
+            by_selector.setdefault((row_type, holding.value), []).append((row_type, holding))
+        for (type_, value), found in by_selector.items():
+            holders = {h.key: h for _, h in found}
+            mine = holders.get(key)
+            if mine is None:
+                continue
+            if len(holders) > settings.deconfliction_common_holders:
+                await session.execute(
+                    insert(CommonSelector)
+                    .values(type=type_, value=value, holders=len(holders))
+                    .on_conflict_do_nothing()
+                )
+                continue
+            for other in holders.values():
+                if other.key != key:
+                    hit = await _create_hit(session, "exact", type_, mine, other)
+                    if hit is not None:
+                        created.append(hit)
+    created += await _match_persons(session, settings, key, [v for t, v in pairs if t == "person"])
+    for hit in created:
+        await _announce(session, hit)
+    return created
+
+
+def _typed(holdings: list[Holding], wanted: list[tuple[str, str]]):
+    """Holdings with their selector type (a value may exist under several types)."""
+    types_of: dict[str, list[str]] = {}
+    for t, v in wanted:
+        types_of.setdefault(v, []).append(t)
+    for h in holdings:
+        for t in types_of.get(h.value, []):
+            yield t, h
+
+
+def _birth_date(value: str) -> str:
+    return value.rsplit("|", 1)[-1]
+
+
+def _name(value: str) -> str:
+    return value.rsplit("|", 1)[0].replace("|", " ")
+
+
+async def _match_persons(
+    session: AsyncSession, settings: Settings, key: str, persons: list[str]
+) -> list[Hit]:
+    """`possible` hits: other holders of a person born the same day, whose name is
+    similar (not equal: equal names make the exact hit) — never granting anything."""
+    if not persons:
+        return []
+    dates = sorted({_birth_date(p) for p in persons})
+    born_r = and_(
+        RecordSelector.type == "person",
+        func.split_part(RecordSelector.value, "|", 3).in_(dates),
+    )
+    born_c = and_(
+        CaseSelector.type == "person", func.split_part(CaseSelector.value, "|", 3).in_(dates)
+    )
+    holdings = await _holdings(session, born_r, born_c)
+    mine = {h.value: h for h in holdings if h.key == key and h.value in persons}
+    created = []
+    for other in holdings:
+        if other.key == key or other.value in persons:
+            continue
+        for value, own in mine.items():
+            if _birth_date(value) != _birth_date(other.value):
+                continue
+            score = fuzz.token_sort_ratio(_name(value), _name(other.value))
+            if score >= settings.person_similarity:
+                hit = await _create_hit(session, "possible", "person", own, other)
+                if hit is not None:
+                    created.append(hit)
+    return created
+
+
+async def _create_hit(
+    session: AsyncSession, kind: str, type_: str, one: Holding, two: Holding
+) -> Hit | None:
+    """Insert the hit between two holders unless it exists; None when it did."""
+    a, b = sorted((one, two), key=lambda h: h.key)
+    values = {"id": uuid.uuid4(), "kind": kind, "selector_type": type_}
+    for prefix, side in (("a", a), ("b", b)):
+        values.update(
+            {
+                f"{prefix}_key": side.key,
+                f"{prefix}_value": side.value,
+                f"{prefix}_record_id": side.record_id,
+                f"{prefix}_case_id": side.case_id,
+                f"{prefix}_unit_id": side.unit_id,
+                f"{prefix}_agency": side.agency,
+                f"{prefix}_first_at": side.first_at,
+            }
+        )
+    hit = await session.scalar(insert(Hit).values(**values).on_conflict_do_nothing().returning(Hit))
+    if hit is not None:
+        audit.also(session, "hit.create", "hit", hit.id, kind=kind, selector_type=type_)
+    return hit
+
+
+# --- who hears of a hit, and what they are told ------------------------------------------
+
+
+async def _supervisors(
+    session: AsyncSession, unit_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str, str]]:
+    """The active supervisors of a unit: id, display name, agency."""
+    rows = await session.execute(
+        select(User.id, User.display_name, User.agency)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.unit_id == unit_id, Membership.role == "supervisor", User.is_active)
+        .order_by(User.display_name)
+    )
+    return [tuple(r) for r in rows]
+
+
+async def contact(session: AsyncSession, unit_id: uuid.UUID) -> list[str]:
+    """Whom the other side should call: the unit's supervisors, or those of the nearest
+    unit above when it has none."""
+    for candidate in [unit_id, *await units_service.ancestor_ids(session, unit_id)]:
+        names = [name for _, name, _ in await _supervisors(session, candidate)]
+        if names:
+            unit_code = await session.scalar(select(Unit.code).where(Unit.id == candidate))
+            return names if candidate == unit_id else [f"{n} ({unit_code})" for n in names]
+    return []
+
+
+async def _side_audience(session: AsyncSession, hit: Hit, side: str) -> list[uuid.UUID]:
+    """Who on one side hears of a hit: the unit's supervisors and the item's author (or
+    the case's lead) — only those who see that side's item (an `agency` record's hit is
+    told to its own agency only)."""
+    record_id = getattr(hit, f"{side}_record_id")
+    case_id = getattr(hit, f"{side}_case_id")
+    supervisors = await _supervisors(session, getattr(hit, f"{side}_unit_id"))
+    if record_id is not None:
+        scope, agency, author = (
+            await session.execute(
+                select(Record.scope, Record.author_agency, Record.author_user_id).where(
+                    Record.id == record_id
+                )
+            )
+        ).one()
+        told = [uid for uid, _, a in supervisors if scope != "agency" or a == agency]
+        return told + ([author] if author else [])
+    lead = await session.scalar(select(Case.lead_user_id).where(Case.id == case_id))
+    return [uid for uid, _, _ in supervisors] + [lead]
+
+
+async def _describe_other(session: AsyncSession, hit: Hit, other: str) -> tuple[str, str]:
+    unit_code = await session.scalar(
+        select(Unit.code).where(Unit.id == getattr(hit, f"{other}_unit_id"))
+    )
+    agency = getattr(hit, f"{other}_agency")
+    holder = f"{unit_code} ({agency})" if agency else unit_code
+    item = "un dossier" if getattr(hit, f"{other}_case_id") else "un renseignement"
+    names = ", ".join(await contact(session, getattr(hit, f"{other}_unit_id"))) or "—"
+    first = getattr(hit, f"{other}_first_at")
+    return holder, f"{item} enregistré le {first:%d/%m/%Y}. Contact : {names}."
+
+
+async def _announce(session: AsyncSession, hit: Hit) -> None:
+    """Tell each side about the other — masked value, unit, agency, contact, nothing of
+    its content."""
+    label = TYPE_LABELS.get(hit.selector_type, hit.selector_type)
+    for side, other in (("a", "b"), ("b", "a")):
+        holder, body = await _describe_other(session, hit, other)
+        shown = mask(hit.selector_type, getattr(hit, f"{side}_value"))
+        possible = "possible " if hit.kind == "possible" else ""
+        await notifications.notify(
+            session,
+            await _side_audience(session, hit, side),
+            "deconfliction_hit",
+            f"Concordance {possible}({label} {shown}) avec {holder}",
+            body,
+            hit_id=hit.id,
+        )
+
+
+# --- reading hits -------------------------------------------------------------------------
+
+
+async def _hit_rows(session: AsyncSession, principal: Principal, query: Select):
+    sees_a, sees_b = await policy.hit_sides(session, principal)
+    return await session.execute(
+        query.add_columns(sees_a.label("sees_a"), sees_b.label("sees_b")).where(or_(sees_a, sees_b))
+    )
+
+
+async def hit_out(session: AsyncSession, hit: Hit, sees_a: bool) -> HitOut:
+    mine, other = ("a", "b") if sees_a else ("b", "a")
+    unit = await session.get(Unit, getattr(hit, f"{other}_unit_id"))
+    return HitOut(
+        id=hit.id,
+        kind=hit.kind,
+        selector_type=hit.selector_type,
+        masked_value=mask(hit.selector_type, getattr(hit, f"{mine}_value")),
+        mine=HitSide(
+            item="case" if getattr(hit, f"{mine}_case_id") else "record",
+            record_id=getattr(hit, f"{mine}_record_id"),
+            case_id=getattr(hit, f"{mine}_case_id"),
+            first_at=getattr(hit, f"{mine}_first_at"),
+        ),
+        other=OtherSide(
+            item="case" if getattr(hit, f"{other}_case_id") else "record",
+            unit_id=unit.id,
+            unit_code=unit.code,
+            agency=getattr(hit, f"{other}_agency"),
+            contact=await contact(session, unit.id),
+            first_at=getattr(hit, f"{other}_first_at"),
+        ),
+        created_at=hit.created_at,
+    )
+
+
+async def list_hits(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    kind: str | None,
+    selector_type: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[HitOut], str | None]:
+    """The hits on the caller's side, newest first."""
+    query = select(Hit)
+    if kind:
+        query = query.where(Hit.kind == kind)
+    if selector_type:
+        query = query.where(Hit.selector_type == selector_type)
+    if cursor:
+        position = decode_cursor(cursor, {"t": datetime, "i": uuid.UUID})
+        query = query.where(tuple_(Hit.created_at, Hit.id) < tuple_(*position))
+    rows = (
+        await _hit_rows(
+            session,
+            principal,
+            query.order_by(Hit.created_at.desc(), Hit.id.desc()).limit(limit + 1),
+        )
+    ).all()
+    items = [await hit_out(session, hit, sees_a) for hit, sees_a, _ in rows[:limit]]
+    audit.note(session, query={"kind": kind, "selector_type": selector_type}, results=len(items))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        next_cursor = encode_cursor({"t": last.created_at, "i": last.id})
+    return items, next_cursor
+
+
+async def _visible_hit(
+    session: AsyncSession, principal: Principal, hit_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Hit, bool]:
+    query = select(Hit).where(Hit.id == hit_id)
+    if for_update:
+        query = query.with_for_update(of=Hit)
+    row = (await _hit_rows(session, principal, query)).first()
+    if row is None:
+        raise not_found("hit")
+    return row[0], row[1]
+
+
+async def get_hit(session: AsyncSession, principal: Principal, hit_id: uuid.UUID) -> HitOut:
+    hit, sees_a = await _visible_hit(session, principal, hit_id)
+    return await hit_out(session, hit, sees_a)
+
+
+# --- access requests -----------------------------------------------------------------------
+
+
+async def request_access(
+    session: AsyncSession, principal: Principal, hit_id: uuid.UUID, justification: str
+) -> AccessRequestOut:
+    """Ask the other side's supervisors for access to their item of this hit."""
+    hit, sees_a = await _visible_hit(session, principal, hit_id)
+    mine, other = ("a", "b") if sees_a else ("b", "a")
+    if principal.kind != "user":
+        raise Problem(403, "forbidden", "Forbidden", "Access requests are made by officers.")
+    requester_unit = getattr(hit, f"{mine}_unit_id")
+    request = AccessRequest(
+        hit_id=hit.id,
+        requester_id=principal.id,
+        requester_unit_id=requester_unit,
+        record_id=getattr(hit, f"{other}_record_id"),
+        case_id=getattr(hit, f"{other}_case_id"),
+        target_unit_id=getattr(hit, f"{other}_unit_id"),
+        justification=justification,
+    )
+    session.add(request)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except Exception as exc:  # the partial unique index: one pending request per hit and user
+        if "uq_access_requests_pending" not in str(exc):
+            raise
+        raise conflict(
+            "access_request_pending", "You already have a pending request on this hit."
+        ) from exc
+    requester_code = await session.scalar(select(Unit.code).where(Unit.id == requester_unit))
+    item = "dossier" if request.case_id else "renseignement"
+    shown = mask(hit.selector_type, getattr(hit, f"{other}_value"))
+    target = await _target_audience(session, hit, other)
+    await notifications.notify(
+        session,
+        target,
+        "access_requested",
+        f"Demande d'accès de {requester_code} à votre {item} (concordance {shown})",
+        f"{principal.name} ({principal.agency}) : {justification}",
+        hit_id=hit.id,
+    )
+    audit.note(
+        session, access_request_id=str(request.id), target_unit_id=str(request.target_unit_id)
+    )
+    return access_request_out(request, requester_code)
+
+
+async def _target_audience(session: AsyncSession, hit: Hit, side: str) -> list[uuid.UUID]:
+    """Those who decide on the other side's item: its unit's supervisors who see it."""
+    audience = await _side_audience(session, hit, side)
+    supervisors = {
+        uid for uid, _, _ in await _supervisors(session, getattr(hit, f"{side}_unit_id"))
+    }
+    return [uid for uid in audience if uid in supervisors]
+
+
+async def decide_access(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    decision: str,
+    expires_at: datetime | None,
+    note: str,
+) -> AccessRequestOut:
+    """The holder's supervisors approve (a grant on that record or case only, until
+    `expires_at`; for an H2 record this approval is the originating unit's consent) or
+    decline."""
+    request = await session.scalar(
+        select(AccessRequest).where(AccessRequest.id == request_id).with_for_update()
+    )
+    if request is None:
+        raise not_found("access request")
+    await policy.check_decides_access(session, principal, request)
+    if request.status != "pending":
+        raise conflict("already_decided", f"This request was already {request.status}.")
+    now = datetime.now(UTC)
+    if decision == "approve":
+        if expires_at is None:
+            raise invalid_field(["body", "expires_at"], "required to approve")
+        if expires_at <= now:
+            raise invalid_field(["body", "expires_at"], "must be in the future")
+        await _grant(session, request, expires_at)
+    request.status = "approved" if decision == "approve" else "declined"
+    request.decided_by, request.decided_at, request.decision_note = principal.name, now, note
+    request.expires_at = expires_at if decision == "approve" else None
+    await session.flush()
+    verdict = "accordée" if decision == "approve" else "refusée"
+    until = f" jusqu'au {expires_at:%d/%m/%Y %H:%M}" if decision == "approve" else ""
+    await notifications.notify(
+        session,
+        [request.requester_id],
+        "access_decided",
+        f"Demande d'accès {verdict}{until}",
+        note,
+        hit_id=request.hit_id,
+        case_id=request.case_id if decision == "approve" else None,
+    )
+    audit.note(session, decision=decision, expires_at=expires_at, note=note)
+    code = await session.scalar(select(Unit.code).where(Unit.id == request.requester_unit_id))
+    return access_request_out(request, code)
+
+
+async def _grant(session: AsyncSession, request: AccessRequest, expires_at: datetime) -> None:
+    if request.record_id is not None:
+        record = await session.get(Record, request.record_id)
+        requester_agency = await session.scalar(
+            select(User.agency).where(User.id == request.requester_id)
+        )
+        if record.scope == "agency" and record.author_agency != requester_agency:
+            raise conflict(
+                "agency_bound",
+                "This record is restricted to its author's agency: no grant can open it to "
+                "another agency. Share what can be shared in a record of wider scope.",
+            )
+        session.add(
+            RecordGrant(
+                record_id=record.id,
+                user_id=request.requester_id,
+                reason="access_request",
+                source_id=request.id,
+                consented=True,
+                expires_at=expires_at,
+            )
+        )
+        audit.also(
+            session,
+            "grant.create",
+            "record",
+            record.id,
+            user_id=str(request.requester_id),
+            reason="access_request",
+            expires_at=expires_at,
+        )
+        return
+    from app.services.cases import sync_grants
+
+    await session.execute(
+        insert(CaseMember)
+        .values(
+            case_id=request.case_id,
+            user_id=request.requester_id,
+            role="observer",
+            expires_at=expires_at,
+            added_by="access_request",
+        )
+        .on_conflict_do_update(
+            index_elements=["case_id", "user_id"],
+            set_={"expires_at": expires_at},
+            where=CaseMember.role == "observer",
+        )
+    )
+    await sync_grants(session, await session.get(Case, request.case_id))
+    audit.also(
+        session,
+        "grant.create",
+        "case",
+        request.case_id,
+        user_id=str(request.requester_id),
+        reason="access_request",
+        expires_at=expires_at,
+    )
+
+
+async def list_access_requests(
+    session: AsyncSession, principal: Principal, *, status: str | None, limit: int
+) -> list[AccessRequestOut]:
+    """The caller's own requests and those addressed to the units it supervises."""
+    query = select(AccessRequest, Unit.code).join(Unit, Unit.id == AccessRequest.requester_unit_id)
+    query = query.where(policy.access_request_filter(principal))
+    if status:
+        query = query.where(AccessRequest.status == status)
+    rows = await session.execute(query.order_by(AccessRequest.created_at.desc()).limit(limit))
+    items = [access_request_out(r, code) for r, code in rows]
+    audit.note(session, results=len(items))
+    return items
+
+
+def access_request_out(request: AccessRequest, requester_unit_code: str) -> AccessRequestOut:
+    return AccessRequestOut(
+        id=request.id,
+        hit_id=request.hit_id,
+        requester_id=request.requester_id,
+        requester_unit_code=requester_unit_code,
+        item="case" if request.case_id else "record",
+        record_id=request.record_id,
+        case_id=request.case_id,
+        target_unit_id=request.target_unit_id,
+        justification=request.justification,
+        status=request.status,
+        decided_by=request.decided_by,
+        decided_at=request.decided_at,
+        decision_note=request.decision_note,
+        expires_at=request.expires_at,
+        created_at=request.created_at,
+    )
+
+
+# --- exclusions (admins) -------------------------------------------------------------------
+
+
+async def list_exclusions(session: AsyncSession, principal: Principal) -> list[ExclusionOut]:
+    policy.check_admin(principal)
+    rows = await session.scalars(select(SelectorExclusion).order_by(SelectorExclusion.created_at))
+    return [ExclusionOut.model_validate(r) for r in rows]
+
+
+def _normalised(type_: str, raw: str) -> str:
+    """An excluded value as filings store it: identifiers normalised as in searches,
+    organisations folded, other types (persons, addresses…) as given, in stored form."""
+    value = next((v for t, v in search_selectors(raw) if t == type_), None)
+    if value is not None:
+        return value
+    if type_ == "organisation":
+        return fold(raw)
+    if type_ in SEARCHABLE_TYPES:
+        raise invalid_field(["body", "value"], f"not a valid {type_}")
+    return raw.strip()
+
+
+async def add_exclusion(
+    session: AsyncSession, principal: Principal, type_: str, raw: str, reason: str
+) -> SelectorExclusion:
+    """Keep a selector from raising hits (admins)."""
+    policy.check_admin(principal)
+    value = _normalised(type_, raw)
+    exclusion = SelectorExclusion(type=type_, value=value, reason=reason, added_by=principal.name)
+    session.add(exclusion)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except Exception as exc:
+        if "uq_selector_exclusions" not in str(exc):
+            raise
+        raise conflict("exclusion_exists", "This selector is already excluded.") from exc
+    audit.note(session, object_id=exclusion.id, selector_type=type_, reason=reason)
+    return exclusion
+
+
+async def remove_exclusion(
+    session: AsyncSession, principal: Principal, exclusion_id: uuid.UUID
+) -> None:
+    policy.check_admin(principal)
+    result = await session.execute(
+        delete(SelectorExclusion).where(SelectorExclusion.id == exclusion_id)
+    )
+    if result.rowcount == 0:
+        raise not_found("exclusion")
