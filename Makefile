@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 export CROSSINTEL_HOST := $(HOST)
 export CROSSINTEL_PORT := $(PORT)
 
-.PHONY: run test lock lint bench bench-cases clean help
+.PHONY: run test lock lint bench bench-cases bench-deconfliction clean help
 
 help:
 	@echo "make run    set up, start the embedded PostgreSQL, migrate, load demo data, serve"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint   ruff"
 	@echo "make bench  records at 1M: the app against the bare baseline (BENCH_ARGS=...)"
 	@echo "make bench-cases  review queue and case search with 100,000 cases"
+	@echo "make bench-deconfliction  hit detection at 2M selectors, conflicts at 100,000 operations"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,9 @@ bench: $(VENV)/.dev
 
 bench-cases: $(VENV)/.dev
 	$(BIN)/python -m bench.cases $(BENCH_ARGS)
+
+bench-deconfliction: $(VENV)/.dev
+	$(BIN)/python -m bench.deconfliction $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -59,7 +59,6 @@ from bench.generate import CITES, COMMUNES, PORTS
 from bench.load import asyncpg_dsn, ensure_authors
 from bench.run import (
     DEFAULT_SERVER,
-    RESULTS,
     Phase,
     drop_database,
     free_port,
@@ -73,6 +72,7 @@ from bench.run import (
     tail,
     token,
     wait_ready,
+    write_results,
 )
 
 TARGET_P95_MS = 25.0
@@ -877,13 +877,6 @@ def plans_markdown(plans: dict[str, list[Explained]]) -> list[str]:
     return lines
 
 
-def write_results(text: str) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"cases-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.md"
-    out.write_text(text)
-    return out
-
-
 # --- the run -------------------------------------------------------------------------
 
 
@@ -973,7 +966,7 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
         print_plans(plans)
         text = report(args, about, facts, loaded, specs_, runs, plans)
         summary = text.split("\n## SQL per phase")[0]
-        print("\n" + summary + f"\nwritten to {write_results(text)}")
+        print("\n" + summary + f"\nwritten to {write_results(text, 'cases-')}")
     finally:
         if process is not None:
             stop(process)

@@ -418,9 +418,9 @@ def report(args: argparse.Namespace, facts: Facts, loaded: dict[str, float] | No
     return "\n".join(lines) + "\n"
 
 
-def write_results(text: str) -> Path:
+def write_results(text: str, prefix: str = "") -> Path:
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.md"
+    out = RESULTS / f"{prefix}{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.md"
     out.write_text(text)
     return out
 

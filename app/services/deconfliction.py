@@ -17,6 +17,7 @@ Who sees a hit, and what a request for access opens, is decided in the policy
 (`hit_filter`, `check_decides_access`).
 """
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,10 +30,13 @@ from sqlalchemy import (
     Uuid,
     and_,
     delete,
+    exists,
     func,
+    literal,
     null,
     or_,
     select,
+    text,
     tuple_,
     union_all,
 )
@@ -49,7 +53,6 @@ from app.models import (
     CaseSelector,
     CommonSelector,
     Hit,
-    Membership,
     Record,
     RecordGrant,
     RecordSelector,
@@ -66,7 +69,6 @@ from app.schemas.deconfliction import (
     OtherSide,
 )
 from app.services import audit, notifications
-from app.services import units as units_service
 from app.services.entities import SELECTOR_TYPES, fold, mask, search_selectors
 from app.settings import Settings
 
@@ -174,15 +176,12 @@ async def _holdings(session: AsyncSession, condition_r: Any, condition_c: Any) -
     return [_holding(row) for row in await session.execute(query)]
 
 
-async def _blocked(session: AsyncSession, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The selectors among `pairs` that raise no hit: excluded by admins, or common."""
-    common = select(CommonSelector.type, CommonSelector.value).where(
-        tuple_(CommonSelector.type, CommonSelector.value).in_(pairs)
+def _not_blocked(type_col: Any, value_col: Any) -> Any:
+    """Selectors that may raise hits: neither excluded by admins nor common."""
+    return and_(
+        ~exists().where(CommonSelector.type == type_col, CommonSelector.value == value_col),
+        ~exists().where(SelectorExclusion.type == type_col, SelectorExclusion.value == value_col),
     )
-    excluded = select(SelectorExclusion.type, SelectorExclusion.value).where(
-        tuple_(SelectorExclusion.type, SelectorExclusion.value).in_(pairs)
-    )
-    return {(t, v) for t, v in await session.execute(union_all(common, excluded))}
 
 
 async def match(
@@ -193,24 +192,32 @@ async def match(
     pairs: list[tuple[str, str]],
 ) -> list[Hit]:
     """Match the selectors `pairs` just filed by the holder `key` against every other
-    holder; create the new hits and notify both sides. Returns the new hits."""
-    pairs = sorted({(t, v) for t, v in pairs if t in HIT_TYPES})
-    if not pairs:
+    holder; create the new hits and notify both sides. Returns the new hits.
+
+    A fixed number of statements whatever the number of selectors and hits: the holders
+    (excluded and common selectors left out), persons born the same day (only for persons
+    with a birth date), then — only when there are candidates — one insert of the hits
+    and the batched notifications."""
+    wanted = sorted({(t, v) for t, v in pairs if t in HIT_TYPES})
+    if not wanted:
         return []
-    blocked = await _blocked(session, pairs)
-    wanted = [p for p in pairs if p not in blocked]
-    created: list[Hit] = []
-    if wanted:
-        holdings = await _holdings(
-            session,
+    candidates: list[tuple[str, str, Holding, Holding]] = []
+    holdings = await _holdings(
+        session,
+        and_(
             tuple_(RecordSelector.type, RecordSelector.value).in_(wanted),
+            _not_blocked(RecordSelector.type, RecordSelector.value),
+        ),
+        and_(
             tuple_(CaseSelector.type, CaseSelector.value).in_(wanted),
-        )
-        by_selector: dict[tuple[str, str], list[tuple[str, Holding]]] = {}
-        for row_type, holding in _typed(holdings, wanted):
-            by_selector.setdefault((row_type, holding.value), []).append((row_type, holding))
-        for (type_, value), found in by_selector.items():
-            holders = {h.key: h for _, h in found}
+            _not_blocked(CaseSelector.type, CaseSelector.value),
+        ),
+    )
+    if holdings:
+        by_selector: dict[tuple[str, str], dict[str, Holding]] = {}
+        for type_, holding in _typed(holdings, wanted):
+            by_selector.setdefault((type_, holding.value), {})[holding.key] = holding
+        for (type_, value), holders in by_selector.items():
             mine = holders.get(key)
             if mine is None:
                 continue
@@ -221,14 +228,13 @@ async def match(
                     .on_conflict_do_nothing()
                 )
                 continue
-            for other in holders.values():
-                if other.key != key:
-                    hit = await _create_hit(session, "exact", type_, mine, other)
-                    if hit is not None:
-                        created.append(hit)
-    created += await _match_persons(session, settings, key, [v for t, v in pairs if t == "person"])
-    for hit in created:
-        await _announce(session, hit)
+            candidates += [("exact", type_, mine, o) for o in holders.values() if o.key != key]
+    persons = [v for t, v in wanted if t == "person"]
+    if persons:
+        candidates += await _possible_persons(session, settings, key, persons)
+    created = await _create_hits(session, candidates)
+    if created:
+        await _announce(session, created)
     return created
 
 
@@ -250,13 +256,12 @@ def _name(value: str) -> str:
     return value.rsplit("|", 1)[0].replace("|", " ")
 
 
-async def _match_persons(
+async def _possible_persons(
     session: AsyncSession, settings: Settings, key: str, persons: list[str]
-) -> list[Hit]:
-    """`possible` hits: other holders of a person born the same day, whose name is
-    similar (not equal: equal names make the exact hit) — never granting anything."""
-    if not persons:
-        return []
+) -> list[tuple[str, str, Holding, Holding]]:
+    """Candidates for `possible` hits: other holders of a person born the same day whose
+    name is similar (not equal: equal names make the exact hit). They never grant
+    anything."""
     dates = sorted({_birth_date(p) for p in persons})
     born_r = and_(
         RecordSelector.type == "person",
@@ -267,121 +272,171 @@ async def _match_persons(
     )
     holdings = await _holdings(session, born_r, born_c)
     mine = {h.value: h for h in holdings if h.key == key and h.value in persons}
-    created = []
+    found = []
     for other in holdings:
         if other.key == key or other.value in persons:
             continue
         for value, own in mine.items():
             if _birth_date(value) != _birth_date(other.value):
                 continue
-            score = fuzz.token_sort_ratio(_name(value), _name(other.value))
-            if score >= settings.person_similarity:
-                hit = await _create_hit(session, "possible", "person", own, other)
-                if hit is not None:
-                    created.append(hit)
-    return created
+            if (
+                fuzz.token_sort_ratio(_name(value), _name(other.value))
+                >= settings.person_similarity
+            ):
+                found.append(("possible", "person", own, other))
+    return found
 
 
-async def _create_hit(
-    session: AsyncSession, kind: str, type_: str, one: Holding, two: Holding
-) -> Hit | None:
-    """Insert the hit between two holders unless it exists; None when it did."""
-    a, b = sorted((one, two), key=lambda h: h.key)
-    values = {"id": uuid.uuid4(), "kind": kind, "selector_type": type_}
-    for prefix, side in (("a", a), ("b", b)):
-        values.update(
-            {
-                f"{prefix}_key": side.key,
-                f"{prefix}_value": side.value,
-                f"{prefix}_record_id": side.record_id,
-                f"{prefix}_case_id": side.case_id,
-                f"{prefix}_unit_id": side.unit_id,
-                f"{prefix}_agency": side.agency,
-                f"{prefix}_first_at": side.first_at,
-            }
+async def _create_hits(
+    session: AsyncSession, candidates: list[tuple[str, str, Holding, Holding]]
+) -> list[Hit]:
+    """Insert the hits between holders that do not exist yet, in one statement; returns
+    those created."""
+    rows = []
+    for kind, type_, one, two in candidates:
+        a, b = sorted((one, two), key=lambda h: h.key)
+        row = {"id": uuid.uuid4(), "kind": kind, "selector_type": type_}
+        for prefix, side in (("a", a), ("b", b)):
+            row.update(
+                {
+                    f"{prefix}_key": side.key,
+                    f"{prefix}_value": side.value,
+                    f"{prefix}_record_id": side.record_id,
+                    f"{prefix}_case_id": side.case_id,
+                    f"{prefix}_unit_id": side.unit_id,
+                    f"{prefix}_agency": side.agency,
+                    f"{prefix}_first_at": side.first_at,
+                }
+            )
+        rows.append(row)
+    if not rows:
+        return []
+    created = list(
+        (
+            await session.scalars(insert(Hit).values(rows).on_conflict_do_nothing().returning(Hit))
+        ).all()
+    )
+    for hit in created:
+        audit.also(
+            session, "hit.create", "hit", hit.id, kind=hit.kind, selector_type=hit.selector_type
         )
-    hit = await session.scalar(insert(Hit).values(**values).on_conflict_do_nothing().returning(Hit))
-    if hit is not None:
-        audit.also(session, "hit.create", "hit", hit.id, kind=kind, selector_type=type_)
-    return hit
+    return created
 
 
 # --- who hears of a hit, and what they are told ------------------------------------------
 
 
-async def _supervisors(
-    session: AsyncSession, unit_id: uuid.UUID
-) -> list[tuple[uuid.UUID, str, str]]:
-    """The active supervisors of a unit: id, display name, agency."""
-    rows = await session.execute(
-        select(User.id, User.display_name, User.agency)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.unit_id == unit_id, Membership.role == "supervisor", User.is_active)
-        .order_by(User.display_name)
-    )
-    return [tuple(r) for r in rows]
+@dataclass
+class _Units:
+    """What the announcements need of the units involved, read once."""
+
+    codes: dict[uuid.UUID, str]
+    supervisors: dict[uuid.UUID, list[tuple[uuid.UUID, str, str]]]
+    contacts: dict[uuid.UUID, list[str]]
+
+
+_UNITS = text("""
+    select u.id, u.code, u.parent_id,
+           coalesce(json_agg(json_build_array(us.id, us.display_name, us.agency)
+                             order by us.display_name)
+                    filter (where us.id is not null), '[]') as supervisors
+    from units u
+    left join memberships m on m.unit_id = u.id and m.role = 'supervisor'
+    left join users us on us.id = m.user_id and us.is_active
+    group by u.id
+""")
+
+
+async def _units(session: AsyncSession, unit_ids: set[uuid.UUID]) -> _Units:
+    """Codes, active supervisors and contacts of units, in one statement; a unit without
+    supervisors gives those of the nearest unit above as contact."""
+    codes, parents, supervisors = {}, {}, {}
+    for row in await session.execute(_UNITS):
+        codes[row.id], parents[row.id] = row.code, row.parent_id
+        found = json.loads(row.supervisors) if isinstance(row.supervisors, str) else row.supervisors
+        supervisors[row.id] = [(uuid.UUID(i), name, agency) for i, name, agency in found]
+    contacts = {}
+    for unit_id in unit_ids:
+        candidate = unit_id
+        while candidate is not None and not supervisors.get(candidate):
+            candidate = parents.get(candidate)
+        names = [name for _, name, _ in supervisors.get(candidate, [])]
+        if candidate != unit_id:
+            names = [f"{n} ({codes[candidate]})" for n in names]
+        contacts[unit_id] = names
+    return _Units(codes, supervisors, contacts)
 
 
 async def contact(session: AsyncSession, unit_id: uuid.UUID) -> list[str]:
     """Whom the other side should call: the unit's supervisors, or those of the nearest
     unit above when it has none."""
-    for candidate in [unit_id, *await units_service.ancestor_ids(session, unit_id)]:
-        names = [name for _, name, _ in await _supervisors(session, candidate)]
-        if names:
-            unit_code = await session.scalar(select(Unit.code).where(Unit.id == candidate))
-            return names if candidate == unit_id else [f"{n} ({unit_code})" for n in names]
-    return []
+    return (await _units(session, {unit_id})).contacts[unit_id]
 
 
-async def _side_audience(session: AsyncSession, hit: Hit, side: str) -> list[uuid.UUID]:
-    """Who on one side hears of a hit: the unit's supervisors and the item's author (or
-    the case's lead) — only those who see that side's item (an `agency` record's hit is
-    told to its own agency only)."""
-    record_id = getattr(hit, f"{side}_record_id")
-    case_id = getattr(hit, f"{side}_case_id")
-    supervisors = await _supervisors(session, getattr(hit, f"{side}_unit_id"))
-    if record_id is not None:
-        scope, agency, author = (
-            await session.execute(
-                select(Record.scope, Record.author_agency, Record.author_user_id).where(
-                    Record.id == record_id
+async def _audiences(
+    session: AsyncSession, hits: list[Hit], units: _Units
+) -> dict[tuple[uuid.UUID, str], list[uuid.UUID]]:
+    """Who on each side of each hit hears of it: the unit's supervisors and the item's
+    author (or the case's lead) — only those who see that side's item (an `agency`
+    record's hit is told to its own agency only)."""
+    record_ids = {r for h in hits for r in (h.a_record_id, h.b_record_id) if r}
+    case_ids = {c for h in hits for c in (h.a_case_id, h.b_case_id) if c}
+    items = union_all(
+        select(Record.id, Record.scope, Record.author_agency, Record.author_user_id).where(
+            Record.id.in_(record_ids)
+        ),
+        select(Case.id, literal("case"), null().cast(String), Case.lead_user_id).where(
+            Case.id.in_(case_ids)
+        ),
+    )
+    records, leads = {}, {}
+    for item_id, scope, agency, person in await session.execute(items):
+        if scope == "case":
+            leads[item_id] = person
+        else:
+            records[item_id] = (scope, agency, person)
+    out = {}
+    for hit in hits:
+        for side in ("a", "b"):
+            supervisors = units.supervisors.get(getattr(hit, f"{side}_unit_id"), [])
+            record_id = getattr(hit, f"{side}_record_id")
+            if record_id is not None:
+                scope, agency, author = records[record_id]
+                told = [u for u, _, a in supervisors if scope != "agency" or a == agency]
+                told += [author] if author else []
+            else:
+                told = [u for u, _, _ in supervisors] + [leads[getattr(hit, f"{side}_case_id")]]
+            out[(hit.id, side)] = told
+    return out
+
+
+async def _announce(session: AsyncSession, hits: list[Hit]) -> None:
+    """Tell each side about the other — masked value, unit, agency, contact, nothing of
+    its content — in one batch."""
+    units = await _units(session, {u for h in hits for u in (h.a_unit_id, h.b_unit_id)})
+    audiences = await _audiences(session, hits, units)
+    messages = []
+    for hit in hits:
+        label = TYPE_LABELS.get(hit.selector_type, hit.selector_type)
+        possible = "possible " if hit.kind == "possible" else ""
+        for side, other in (("a", "b"), ("b", "a")):
+            other_unit = getattr(hit, f"{other}_unit_id")
+            agency = getattr(hit, f"{other}_agency")
+            holder = units.codes[other_unit] + (f" ({agency})" if agency else "")
+            item = "un dossier" if getattr(hit, f"{other}_case_id") else "un renseignement"
+            first = getattr(hit, f"{other}_first_at")
+            names = ", ".join(units.contacts[other_unit]) or "—"
+            shown = mask(hit.selector_type, getattr(hit, f"{side}_value"))
+            messages.append(
+                notifications.Message(
+                    audiences[(hit.id, side)],
+                    "deconfliction_hit",
+                    f"Concordance {possible}({label} {shown}) avec {holder}",
+                    f"{item} enregistré le {first:%d/%m/%Y}. Contact : {names}.",
+                    hit_id=hit.id,
                 )
             )
-        ).one()
-        told = [uid for uid, _, a in supervisors if scope != "agency" or a == agency]
-        return told + ([author] if author else [])
-    lead = await session.scalar(select(Case.lead_user_id).where(Case.id == case_id))
-    return [uid for uid, _, _ in supervisors] + [lead]
-
-
-async def _describe_other(session: AsyncSession, hit: Hit, other: str) -> tuple[str, str]:
-    unit_code = await session.scalar(
-        select(Unit.code).where(Unit.id == getattr(hit, f"{other}_unit_id"))
-    )
-    agency = getattr(hit, f"{other}_agency")
-    holder = f"{unit_code} ({agency})" if agency else unit_code
-    item = "un dossier" if getattr(hit, f"{other}_case_id") else "un renseignement"
-    names = ", ".join(await contact(session, getattr(hit, f"{other}_unit_id"))) or "—"
-    first = getattr(hit, f"{other}_first_at")
-    return holder, f"{item} enregistré le {first:%d/%m/%Y}. Contact : {names}."
-
-
-async def _announce(session: AsyncSession, hit: Hit) -> None:
-    """Tell each side about the other — masked value, unit, agency, contact, nothing of
-    its content."""
-    label = TYPE_LABELS.get(hit.selector_type, hit.selector_type)
-    for side, other in (("a", "b"), ("b", "a")):
-        holder, body = await _describe_other(session, hit, other)
-        shown = mask(hit.selector_type, getattr(hit, f"{side}_value"))
-        possible = "possible " if hit.kind == "possible" else ""
-        await notifications.notify(
-            session,
-            await _side_audience(session, hit, side),
-            "deconfliction_hit",
-            f"Concordance {possible}({label} {shown}) avec {holder}",
-            body,
-            hit_id=hit.id,
-        )
+    await notifications.notify_many(session, messages)
 
 
 # --- reading hits -------------------------------------------------------------------------
@@ -394,9 +449,11 @@ async def _hit_rows(session: AsyncSession, principal: Principal, query: Select):
     )
 
 
-async def hit_out(session: AsyncSession, hit: Hit, sees_a: bool) -> HitOut:
+def hit_out(hit: Hit, sees_a: bool, units: _Units) -> HitOut:
+    """A hit as the caller's side sees it: its own item, and of the other side only who
+    holds it and whom to call."""
     mine, other = ("a", "b") if sees_a else ("b", "a")
-    unit = await session.get(Unit, getattr(hit, f"{other}_unit_id"))
+    other_unit = getattr(hit, f"{other}_unit_id")
     return HitOut(
         id=hit.id,
         kind=hit.kind,
@@ -410,10 +467,10 @@ async def hit_out(session: AsyncSession, hit: Hit, sees_a: bool) -> HitOut:
         ),
         other=OtherSide(
             item="case" if getattr(hit, f"{other}_case_id") else "record",
-            unit_id=unit.id,
-            unit_code=unit.code,
+            unit_id=other_unit,
+            unit_code=units.codes[other_unit],
             agency=getattr(hit, f"{other}_agency"),
-            contact=await contact(session, unit.id),
+            contact=units.contacts[other_unit],
             first_at=getattr(hit, f"{other}_first_at"),
         ),
         created_at=hit.created_at,
@@ -445,7 +502,8 @@ async def list_hits(
             query.order_by(Hit.created_at.desc(), Hit.id.desc()).limit(limit + 1),
         )
     ).all()
-    items = [await hit_out(session, hit, sees_a) for hit, sees_a, _ in rows[:limit]]
+    units = await _units(session, {u for r in rows for u in (r[0].a_unit_id, r[0].b_unit_id)})
+    items = [hit_out(hit, sees_a, units) for hit, sees_a, _ in rows[:limit]]
     audit.note(session, query={"kind": kind, "selector_type": selector_type}, results=len(items))
     next_cursor = None
     if len(rows) > limit:
@@ -468,7 +526,7 @@ async def _visible_hit(
 
 async def get_hit(session: AsyncSession, principal: Principal, hit_id: uuid.UUID) -> HitOut:
     hit, sees_a = await _visible_hit(session, principal, hit_id)
-    return await hit_out(session, hit, sees_a)
+    return hit_out(hit, sees_a, await _units(session, {hit.a_unit_id, hit.b_unit_id}))
 
 
 # --- access requests -----------------------------------------------------------------------
@@ -521,11 +579,10 @@ async def request_access(
 
 
 async def _target_audience(session: AsyncSession, hit: Hit, side: str) -> list[uuid.UUID]:
-    """Those who decide on the other side's item: its unit's supervisors who see it."""
-    audience = await _side_audience(session, hit, side)
-    supervisors = {
-        uid for uid, _, _ in await _supervisors(session, getattr(hit, f"{side}_unit_id"))
-    }
+    """Those who decide on one side's item: its unit's supervisors who see it."""
+    units = await _units(session, {getattr(hit, f"{side}_unit_id")})
+    audience = (await _audiences(session, [hit], units))[(hit.id, side)]
+    supervisors = {u for u, _, _ in units.supervisors.get(getattr(hit, f"{side}_unit_id"), [])}
     return [uid for uid in audience if uid in supervisors]
 
 

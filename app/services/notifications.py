@@ -5,6 +5,7 @@ NOTIFY, so that every app process hears of them (see app.events)."""
 import json
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, insert, select, text, tuple_, update
@@ -25,6 +26,20 @@ _NOTIFY = text("select pg_notify(:channel, p) from unnest(:payloads) as p").bind
 )
 
 
+@dataclass
+class Message:
+    """One notification to several recipients, with the objects it is about."""
+
+    user_ids: Iterable[uuid.UUID]
+    kind: str
+    title: str
+    body: str = ""
+    case_id: uuid.UUID | None = None
+    escalation_id: uuid.UUID | None = None
+    hit_id: uuid.UUID | None = None
+    operation_id: uuid.UUID | None = None
+
+
 async def notify(
     session: AsyncSession,
     user_ids: Iterable[uuid.UUID],
@@ -37,7 +52,13 @@ async def notify(
     hit_id: uuid.UUID | None = None,
     operation_id: uuid.UUID | None = None,
 ) -> list[Notification]:
-    """Notify each distinct recipient, in the caller's transaction.
+    """Notify each distinct recipient, in the caller's transaction (see `notify_many`)."""
+    message = Message(user_ids, kind, title, body, case_id, escalation_id, hit_id, operation_id)
+    return await notify_many(session, [message])
+
+
+async def notify_many(session: AsyncSession, messages: list[Message]) -> list[Notification]:
+    """Write several notifications in one statement, in the caller's transaction.
 
     The NOTIFY that wakes the live streams is sent in the same transaction, so PostgreSQL
     delivers it only if the transaction commits: a rolled-back action announces nothing.
@@ -48,25 +69,25 @@ async def notify(
 
     A title longer than the column allows is cut, ending with "…".
     """
-    recipients = list(dict.fromkeys(user_ids))
-    if len(title) > TITLE_MAX:
-        title = title[: TITLE_MAX - 1] + "…"
-    if not recipients:
+    rows = []
+    for m in messages:
+        title = m.title if len(m.title) <= TITLE_MAX else m.title[: TITLE_MAX - 1] + "…"
+        rows += [
+            {
+                "id": uuid.uuid4(),
+                "user_id": user_id,
+                "kind": m.kind,
+                "title": title,
+                "body": m.body,
+                "case_id": m.case_id,
+                "escalation_id": m.escalation_id,
+                "hit_id": m.hit_id,
+                "operation_id": m.operation_id,
+            }
+            for user_id in dict.fromkeys(m.user_ids)
+        ]
+    if not rows:
         return []
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "user_id": user_id,
-            "kind": kind,
-            "title": title,
-            "body": body,
-            "case_id": case_id,
-            "escalation_id": escalation_id,
-            "hit_id": hit_id,
-            "operation_id": operation_id,
-        }
-        for user_id in recipients
-    ]
     created = list(
         (await session.scalars(insert(Notification).returning(Notification), rows)).all()
     )
