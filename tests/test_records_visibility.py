@@ -9,9 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, func, update
 
-from app.models import RecordGrant
+from app.models import Record, RecordGrant
 from tests.conftest import unit_ids
 
 # persona -> (unit code, agency); admin and auditor hold no unit.
@@ -216,3 +216,117 @@ async def test_grants_bound_by_handling(client, auth, db, matrix):
             await session.execute(
                 delete(RecordGrant).where(RecordGrant.unit_id == uuid.UUID(cross83))
             )
+
+
+# --- paths added by the audit and deconfliction work --------------------------------------
+
+SUPERVISORS = {
+    "cross13.chef": "CROSS-13",
+    "marseille.chef": "ANT-MARSEILLE",
+    "lille.chef": "ANT-LILLE",
+    "ofast.chef": "OFAST",
+}
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+async def test_access_log(client, auth, matrix, persona):
+    """A record's access log: auditors for any record; the supervisors of its origin
+    unit for those they see (403 for others who see it, 404 for those who do not)."""
+    _, _, filed = matrix
+    headers = await auth(persona)
+    for record_id, _, (author, scope, _, marking) in filed:
+        visible = oracle(persona, author, scope, marking)
+        supervises_origin = SUPERVISORS.get(persona) == PERSONAS[author][0]
+        expected = (
+            200
+            if persona == "auditor" or (visible and supervises_origin)
+            else 403
+            if visible
+            else 404
+        )
+        response = await client.get(f"/api/v1/records/{record_id}/access-log", headers=headers)
+        assert response.status_code == expected, (persona, author, scope, response.text)
+
+
+async def test_due_reviews(client, auth, db, matrix):
+    """The review list holds the records due of the units a persona supervises, among
+    those it sees — nothing for anyone else."""
+    _, _, filed = matrix
+    ids = [uuid.UUID(rid) for rid, _, _ in filed]
+    async with db.sessionmaker() as session, session.begin():
+        await session.execute(update(Record).where(Record.id.in_(ids)).values(review_at=func.now()))
+    try:
+        for persona in sorted(PERSONAS):
+            response = await client.get(
+                "/api/v1/reviews", headers=await auth(persona), params={"limit": 100}
+            )
+            assert response.status_code == 200, response.text
+            listed = {i["record_id"] for i in response.json()["items"]} & {str(i) for i in ids}
+            want = {
+                rid
+                for rid, _, (author, scope, _, marking) in filed
+                if oracle(persona, author, scope, marking)
+                and SUPERVISORS.get(persona) == PERSONAS[author][0]
+            }
+            assert listed == want, persona
+    finally:
+        async with db.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Record)
+                .where(Record.id.in_(ids))
+                .values(review_at=func.now() + timedelta(days=1095))
+            )
+
+
+def _party(author: str) -> tuple[str, str]:
+    unit, agency = PERSONAS[author]
+    return unit, agency
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+async def test_deconfliction_hits(client, auth, matrix, persona):
+    """Every filing of the matrix holds the same phone: the three parties holding it
+    (CROSS-13 customs, CROSS-13 police, CROSS-59 customs with its client) make three hits.
+    A persona sees a hit from a side when it is a member of that side's unit and sees one
+    of that side's records holding the phone; it is told the other side's unit and agency
+    only."""
+    _, phone, filed = matrix
+    parties = {_party(author) for _, _, (author, _, _, _) in filed}
+    assert len(parties) == 3
+    by_id = {rid: _party(author) for rid, _, (author, _, _, _) in filed}
+
+    def on_side(party: tuple[str, str]) -> bool:
+        return (
+            PERSONAS[persona][0] == party[0]
+            and persona != "douane-dnred"
+            and any(
+                _party(author) == party and oracle(persona, author, scope, marking)
+                for _, _, (author, scope, _, marking) in filed
+            )
+        )
+
+    want = {
+        (mine, other)
+        for mine in parties
+        for other in parties
+        if mine != other and on_side(mine) and not on_side(other)
+    } | {
+        tuple(sorted((mine, other)))
+        for mine in parties
+        for other in parties
+        if mine != other and on_side(mine) and on_side(other)
+    }
+    response = await client.get(
+        "/api/v1/deconfliction/hits", headers=await auth(persona), params={"limit": 100}
+    )
+    assert response.status_code == 200, response.text
+    seen = set()
+    for hit in response.json()["items"]:
+        mine = by_id.get(str(hit["mine"]["record_id"]))
+        if mine is None:
+            continue
+        other = (hit["other"]["unit_code"], hit["other"]["agency"])
+        assert hit["masked_value"].endswith(phone[-2:])
+        assert "narrative" not in response.text and "Go-fast" not in response.text
+        seen.add((mine, other) if not on_side(other) else tuple(sorted((mine, other))))
+    assert seen == want, persona

@@ -51,6 +51,7 @@ from app.models import (
     Operation,
     Record,
     RecordGrant,
+    RecordSelector,
     Unit,
 )
 
@@ -355,9 +356,10 @@ def check_decides(principal: Principal, escalation: Escalation) -> None:
 
 # --- deconfliction ----------------------------------------------------------------------
 #
-# A hit is seen by each side: the members of the side's unit who see the side's item (a
-# record through the record rules, a case through the case rules). They are shown the
-# other side's unit, agency, contact and dates, never its content.
+# A hit is seen by each side: for a party (a unit and an agency), the members of the unit
+# who see one of the party's live records holding the selector; for a case, the members
+# of its unit who see the case. They are shown the other side's unit, agency, contact and
+# dates, never its content.
 
 
 async def hit_sides(
@@ -370,18 +372,30 @@ async def hit_sides(
     records = await record_filter(session, principal)
     cases = await case_filter(session, principal)
 
-    def side(unit_id, record_id, case_id) -> ColumnElement[bool]:
+    def side(unit_id, agency, value, case_id) -> ColumnElement[bool]:
+        holds = (
+            select(RecordSelector.record_id)
+            .join(Record, Record.id == RecordSelector.record_id)
+            .where(
+                RecordSelector.type == Hit.selector_type,
+                RecordSelector.value == value,
+                Record.unit_id == unit_id,
+                Record.author_agency == agency,
+                Record.purged_at.is_(None),
+                records,
+            )
+        )
         return and_(
             unit_id.in_(units),
             or_(
-                exists(select(Record.id).where(Record.id == record_id, records)),
+                and_(case_id.is_(None), exists(holds)),
                 exists(select(Case.id).where(Case.id == case_id, cases)),
             ),
         )
 
     return (
-        side(Hit.a_unit_id, Hit.a_record_id, Hit.a_case_id),
-        side(Hit.b_unit_id, Hit.b_record_id, Hit.b_case_id),
+        side(Hit.a_unit_id, Hit.a_agency, Hit.a_value, Hit.a_case_id),
+        side(Hit.b_unit_id, Hit.b_agency, Hit.b_value, Hit.b_case_id),
     )
 
 
