@@ -412,14 +412,22 @@ async def check_decides_access(
         raise forbidden("Only the supervisors of the unit holding the item decide.")
 
 
-def access_request_filter(principal: Principal) -> ColumnElement[bool]:
+async def access_request_filter(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
     """The requests a principal sees: its own, and those addressed to the units it
-    supervises."""
+    supervises for an item it sees."""
     if principal.kind != "user":
         return false()
+    records = await record_filter(session, principal)
+    cases = await case_filter(session, principal)
     return or_(
         AccessRequest.requester_id == principal.id,
-        AccessRequest.target_unit_id.in_(supervised_unit_ids(principal)),
+        and_(
+            AccessRequest.target_unit_id.in_(supervised_unit_ids(principal)),
+            or_(
+                exists(select(Record.id).where(Record.id == AccessRequest.record_id, records)),
+                exists(select(Case.id).where(Case.id == AccessRequest.case_id, cases)),
+            ),
+        ),
     )
 
 

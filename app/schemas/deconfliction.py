@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.schemas.cases import Strict
 from app.services.entities import SELECTOR_TYPES
@@ -53,7 +53,7 @@ class AccessRequestIn(Strict):
 
 class AccessDecisionIn(Strict):
     decision: Literal["approve", "decline"]
-    expires_at: datetime | None = Field(
+    expires_at: AwareDatetime | None = Field(
         default=None, description="required to approve: when the access ends"
     )
     note: str = Field(default="", max_length=2000)

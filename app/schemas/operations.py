@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
 from app.models.operations import OPERATION_KINDS
 from app.schemas.cases import Strict
@@ -13,12 +13,13 @@ OperationKind = Literal[OPERATION_KINDS]  # type: ignore[valid-type]
 
 
 class _Window(Strict):
-    @model_validator(mode="after")
-    def _window(self) -> Self:
-        starts, ends = getattr(self, "starts_at", None), getattr(self, "ends_at", None)
+    @field_validator("ends_at", check_fields=False)
+    @classmethod
+    def _after_start(cls, ends: datetime | None, info: ValidationInfo) -> datetime | None:
+        starts = info.data.get("starts_at")
         if starts is not None and ends is not None and ends <= starts:
-            raise ValueError("ends_at must be after starts_at")
-        return self
+            raise ValueError("must be after starts_at")
+        return ends
 
 
 class OperationCreate(_Window):
@@ -27,8 +28,8 @@ class OperationCreate(_Window):
         default=None, description="required only for members of several units"
     )
     case_id: uuid.UUID | None = None
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     radius_m: int = Field(ge=1, le=50_000, description="metres around the position")
@@ -37,8 +38,8 @@ class OperationCreate(_Window):
 
 class OperationUpdate(_Window):
     kind: OperationKind | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     radius_m: int | None = Field(default=None, ge=1, le=50_000)
@@ -53,8 +54,8 @@ class Conflict(BaseModel):
     unit_code: str
     contact: list[str]
     kind: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
     distance_m: int
 
 
@@ -64,8 +65,8 @@ class OperationOut(BaseModel):
     unit_code: str
     kind: str
     case_id: uuid.UUID | None
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
     lat: float
     lon: float
     radius_m: int

@@ -17,6 +17,7 @@ Who sees a hit, and what a request for access opens, is decided in the policy
 (`hit_filter`, `check_decides_access`).
 """
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -201,6 +202,7 @@ async def match(
     wanted = sorted({(t, v) for t, v in pairs if t in HIT_TYPES})
     if not wanted:
         return []
+    await _lock_selectors(session, wanted)
     candidates: list[tuple[str, str, Holding, Holding]] = []
     holdings = await _holdings(
         session,
@@ -238,6 +240,31 @@ async def match(
     return created
 
 
+# Filings of one selector are matched one after the other: a transaction-level advisory
+# lock per selector (in a sorted order, so two filings never wait on each other in a
+# cycle), taken before the holders are read. Without it two parties filing the same
+# selector at the same moment would each miss the other's uncommitted row, and never meet.
+LOCK_SPACE = 0x4849  # "HI": the advisory-lock namespace of deconfliction
+_LOCK = text(
+    "select pg_advisory_xact_lock(:space, k) "
+    "from (select k from unnest(cast(:keys as int[])) with ordinality as t(k, n) order by n) s"
+)
+
+
+def lock_key(*parts: str) -> int:
+    """A stable signed 32-bit key for an advisory lock."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+async def _lock_selectors(session: AsyncSession, pairs: list[tuple[str, str]]) -> None:
+    keys = sorted(
+        {lock_key(t, v) for t, v in pairs}
+        | {lock_key("person", _birth_date(v)) for t, v in pairs if t == "person"}
+    )
+    await session.execute(_LOCK, {"space": LOCK_SPACE, "keys": keys})
+
+
 def _typed(holdings: list[Holding], wanted: list[tuple[str, str]]):
     """Holdings with their selector type (a value may exist under several types)."""
     types_of: dict[str, list[str]] = {}
@@ -266,9 +293,12 @@ async def _possible_persons(
     born_r = and_(
         RecordSelector.type == "person",
         func.split_part(RecordSelector.value, "|", 3).in_(dates),
+        _not_blocked(RecordSelector.type, RecordSelector.value),
     )
     born_c = and_(
-        CaseSelector.type == "person", func.split_part(CaseSelector.value, "|", 3).in_(dates)
+        CaseSelector.type == "person",
+        func.split_part(CaseSelector.value, "|", 3).in_(dates),
+        _not_blocked(CaseSelector.type, CaseSelector.value),
     )
     holdings = await _holdings(session, born_r, born_c)
     mine = {h.value: h for h in holdings if h.key == key and h.value in persons}
@@ -449,10 +479,20 @@ async def _hit_rows(session: AsyncSession, principal: Principal, query: Select):
     )
 
 
-def hit_out(hit: Hit, sees_a: bool, units: _Units) -> HitOut:
+def _my_side(principal: Principal, hit: Hit, sees_a: bool, sees_b: bool) -> tuple[str, str]:
+    """(mine, other): the side the caller is on; when it sees both (two agencies of its
+    own unit), the side of its own agency."""
+    if sees_a and sees_b:
+        own_b = hit.b_agency == principal.agency and hit.b_unit_id in principal.unit_ids
+        own_a = hit.a_agency == principal.agency and hit.a_unit_id in principal.unit_ids
+        return ("b", "a") if own_b and not own_a else ("a", "b")
+    return ("a", "b") if sees_a else ("b", "a")
+
+
+def hit_out(hit: Hit, sides: tuple[str, str], units: _Units) -> HitOut:
     """A hit as the caller's side sees it: its own item, and of the other side only who
     holds it and whom to call."""
-    mine, other = ("a", "b") if sees_a else ("b", "a")
+    mine, other = sides
     other_unit = getattr(hit, f"{other}_unit_id")
     return HitOut(
         id=hit.id,
@@ -503,7 +543,7 @@ async def list_hits(
         )
     ).all()
     units = await _units(session, {u for r in rows for u in (r[0].a_unit_id, r[0].b_unit_id)})
-    items = [hit_out(hit, sees_a, units) for hit, sees_a, _ in rows[:limit]]
+    items = [hit_out(h, _my_side(principal, h, a, b), units) for h, a, b in rows[:limit]]
     audit.note(session, query={"kind": kind, "selector_type": selector_type}, results=len(items))
     next_cursor = None
     if len(rows) > limit:
@@ -513,20 +553,19 @@ async def list_hits(
 
 
 async def _visible_hit(
-    session: AsyncSession, principal: Principal, hit_id: uuid.UUID, *, for_update: bool = False
-) -> tuple[Hit, bool]:
-    query = select(Hit).where(Hit.id == hit_id)
-    if for_update:
-        query = query.with_for_update(of=Hit)
-    row = (await _hit_rows(session, principal, query)).first()
+    session: AsyncSession, principal: Principal, hit_id: uuid.UUID
+) -> tuple[Hit, tuple[str, str]]:
+    """A hit the caller is a side of (404 otherwise), with (mine, other)."""
+    row = (await _hit_rows(session, principal, select(Hit).where(Hit.id == hit_id))).first()
     if row is None:
         raise not_found("hit")
-    return row[0], row[1]
+    hit, sees_a, sees_b = row
+    return hit, _my_side(principal, hit, sees_a, sees_b)
 
 
 async def get_hit(session: AsyncSession, principal: Principal, hit_id: uuid.UUID) -> HitOut:
-    hit, sees_a = await _visible_hit(session, principal, hit_id)
-    return hit_out(hit, sees_a, await _units(session, {hit.a_unit_id, hit.b_unit_id}))
+    hit, sides = await _visible_hit(session, principal, hit_id)
+    return hit_out(hit, sides, await _units(session, {hit.a_unit_id, hit.b_unit_id}))
 
 
 # --- access requests -----------------------------------------------------------------------
@@ -536,8 +575,7 @@ async def request_access(
     session: AsyncSession, principal: Principal, hit_id: uuid.UUID, justification: str
 ) -> AccessRequestOut:
     """Ask the other side's supervisors for access to their item of this hit."""
-    hit, sees_a = await _visible_hit(session, principal, hit_id)
-    mine, other = ("a", "b") if sees_a else ("b", "a")
+    hit, (mine, other) = await _visible_hit(session, principal, hit_id)
     if principal.kind != "user":
         raise Problem(403, "forbidden", "Forbidden", "Access requests are made by officers.")
     requester_unit = getattr(hit, f"{mine}_unit_id")
@@ -698,7 +736,7 @@ async def list_access_requests(
 ) -> list[AccessRequestOut]:
     """The caller's own requests and those addressed to the units it supervises."""
     query = select(AccessRequest, Unit.code).join(Unit, Unit.id == AccessRequest.requester_unit_id)
-    query = query.where(policy.access_request_filter(principal))
+    query = query.where(await policy.access_request_filter(session, principal))
     if status:
         query = query.where(AccessRequest.status == status)
     rows = await session.execute(query.order_by(AccessRequest.created_at.desc()).limit(limit))

@@ -11,11 +11,12 @@ both sides are alerted once, when a conflict appears — at creation or after a 
 and told when a cancellation lifts it.
 """
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, delete, func, literal, or_, select, tuple_
+from sqlalchemy import Float, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,9 @@ from app.services.deconfliction import contact
 
 EARTH_RADIUS_M = 6_371_000.0
 MAX_RADIUS_M = 50_000  # the schema's limit: the latitude band below relies on it
-METRES_PER_DEGREE = 111_320.0
+# Along a meridian, as the haversine below measures (so the latitude band never cuts a
+# circle the distance would keep), with a margin for rounding.
+METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180 / 1.001
 KIND_LABELS = {
     "search": "une perquisition",
     "surveillance": "une surveillance",
@@ -113,9 +116,16 @@ async def _tell(session: AsyncSession, op: Operation, other: Operation, title: s
     )
 
 
+# Operations are planned one after the other: two units planning at the same moment
+# would otherwise each miss the other's uncommitted operation, and neither be alerted.
+# Planning is rare enough for one transaction-level advisory lock to cost nothing.
+_LOCK = text("select pg_advisory_xact_lock(:space, 0)").bindparams(space=0x4F50)  # "OP"
+
+
 async def _recheck(session: AsyncSession, op: Operation) -> list[tuple[Operation, float]]:
     """Bring the stored conflicts of `op` in line with what holds now: alert both sides of
     each new one, tell both sides of each lifted one."""
+    await session.execute(_LOCK)
     found = await conflicts_of(session, op) if op.status == "planned" else []
     stored = {
         (row.a_id, row.b_id)
