@@ -28,10 +28,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.jobs import run_retention
+from app.jobs import BATCH, run_retention
 from app.main import create_app
+from app.services import audit, reviews
 from app.storage import FileStore
-from tests.conftest import unit_ids
+from tests.conftest import sign_in, unit_ids
 
 API = "/api/v1"
 RECORDS = f"{API}/records"
@@ -515,6 +516,17 @@ async def test_invalid_decision_is_a_422(client, auth, db, body):
     assert record["id"] in await due_ids(client, chef)
 
 
+async def test_blank_justification_is_a_422(client, auth, db):
+    """A justification of spaces only justifies nothing: 422, and no decision is taken
+    (spaces are stripped from a purpose of access and an escalation's justification)."""
+    chef = await auth("cross13.chef")
+    record = await file_record(client, await auth("cross13.police"))
+    await make_due(db, record["id"])
+    response = await decide(client, chef, record["id"], "purge", " " * 12)
+    assert response.status_code == 422, response.text
+    assert (await record_row(db, record["id"])).purge_decided_at is None
+
+
 async def test_each_decision_is_an_audit_event(client, auth):
     """Each decision leaves a `record.review` event with its decision and justification."""
     chef = await auth("cross13.chef")
@@ -614,6 +626,12 @@ async def test_purged_record_answers_410(client, auth, purged):
         assert response.json()["code"] == "purged"
 
 
+async def test_purged_record_stays_404_for_those_who_never_saw_it(client, auth, purged):
+    """Someone outside the record's audience learns nothing, not even that it was purged."""
+    response = await client.get(f"{RECORDS}/{purged['id']}", headers=await auth("lille.chef"))
+    assert response.status_code == 404, response.text
+
+
 async def test_purged_record_is_absent_from_search(client, auth, purged):
     """Neither its words nor its selector find it; the bystander is still found."""
     police = await auth("cross13.police")
@@ -643,6 +661,10 @@ async def test_tombstone_remains(db, purged):
     assert row.purge_decided_by == "retention period over"
     assert (row.title, row.narrative, row.entities, row.tags) == ("", "", [], [])
     assert row.commune is None and row.handling_note is None
+    emptied = await fetch_one(
+        db, "select length(search) as n from records where id = :id", id=uuid.UUID(purged["id"])
+    )
+    assert emptied.n == 0
 
 
 async def test_bystander_not_due_is_untouched(client, auth, db, purged):
@@ -684,8 +706,10 @@ async def test_access_log_of_a_purged_record_keeps_its_history(client, auth, pur
     """The audit trail keeps every event about the record: its reads and its purge."""
     response = await access_log(client, await auth("cross13.chef"), purged["id"])
     assert response.status_code == 200, response.text
-    actions = [item["action"] for item in response.json()["items"]]
+    items = response.json()["items"]
+    actions = [item["action"] for item in items if item["outcome"] == "success"]
     assert actions[0] == "record.purge"
+    assert [i["actor_kind"] for i in items if i["action"] == "record.purge"] == ["system"]
     assert "record.read" in actions and actions[-1] == "record.create"
 
 
@@ -700,6 +724,21 @@ async def test_second_run_purges_nothing_more(client, auth, db, settings, purged
         client, await auth("auditor"), action="record.purge", object_id=purged["id"]
     )
     assert len(events) == 1
+
+
+async def test_purged_record_gets_no_grant_when_its_case_changes(client, auth, db, settings):
+    """Linking another record to the case recomputes the case's grants: the purged record,
+    whose grants went with its purge, gets none back."""
+    police, chef = await auth("cross13.police"), await auth("cross13.chef")
+    record = await file_record(client, police)
+    case = await open_case(client, chef)
+    await link(client, chef, case["id"], record["id"])
+    await expire(db, record["id"])
+    await run_retention(db, settings)
+    assert (await child_rows(db, record["id"]))["record_grants"] == 0
+
+    await link(client, chef, case["id"], (await file_record(client, police))["id"])
+    assert (await child_rows(db, record["id"]))["record_grants"] == 0
 
 
 async def test_decided_purge_is_carried_out_by_the_run(client, auth, db, settings):
@@ -747,15 +786,32 @@ async def test_file_shared_with_another_record_stays(client, auth, db, settings)
     assert not path.exists()
 
 
-async def test_concurrent_runs_purge_each_record_once(client, auth, db, settings):
-    """Two runs at once purge each due record exactly once (one event each)."""
+async def test_run_skips_records_another_run_holds(client, auth, db, settings):
+    """While one run holds a batch in its open transaction, another run neither waits for
+    it nor purges those records again: each is purged once, with one event."""
     police = await auth("cross13.police")
     records = [await file_record(client, police) for _ in range(3)]
     for record in records:
         await expire(db, record["id"])
 
-    first, second = await asyncio.gather(run_retention(db, settings), run_retention(db, settings))
-    assert first.purged + second.purged >= len(records)
+    async with db.sessionmaker() as holder:
+        audit.begin(
+            holder,
+            audit.Trail.for_settings(
+                settings, actor=audit.Actor("system", name="retention"), user_agent="job"
+            ),
+        )
+        held = await reviews.purge_batch(holder, BATCH)
+        assert {r["id"] for r in records} <= {str(i) for i in held.purged}
+        other = await asyncio.wait_for(run_retention(db, settings), timeout=30)
+        assert other.due >= len(records)
+        for record in records:
+            assert (await record_row(db, record["id"])).purged_at is None
+        await audit.finish(holder, None)
+        await holder.commit()
+    reviews.remove_files(FileStore(settings.data_dir), held.files)
+
+    await run_retention(db, settings)
     auditor = await auth("auditor")
     for record in records:
         assert (await record_row(db, record["id"])).purged_at is not None
@@ -937,6 +993,17 @@ async def test_anomaly_period_must_be_ordered(client, auth):
     assert response.json()["errors"][0]["loc"] == ["query", "from"]
 
 
+async def test_anomaly_period_without_utc_offset_is_not_a_server_error(client, auth):
+    """`from` without an offset (the command line reads such times as UTC): an answer, or a
+    422 naming the parameter — never a 500."""
+    response = await client.get(
+        f"{API}/audit/anomalies",
+        headers=await auth("auditor"),
+        params={"from": (now() - timedelta(hours=1)).replace(tzinfo=None).isoformat()},
+    )
+    assert response.status_code in (200, 422), response.text
+
+
 async def test_volume_far_above_the_unit_is_flagged(client, auth, settings, db):
     """A user reading far more than the unit's other members, from anomaly_min_events on,
     is flagged `volume`; a peer reading a little is not, nor is the same user under the
@@ -966,6 +1033,36 @@ async def test_volume_far_above_the_unit_is_flagged(client, auth, settings, db):
 
     default = await anomalies(client, auditor, start, end)
     assert of_kind(default, "volume", "cross13.gendarme") == []
+
+
+async def test_volume_of_a_member_of_two_units_is_flagged(client, auth, settings, db, new_user):
+    """A user holding memberships in two units, reading far more than the members of
+    either, is flagged `volume` too."""
+    admin, auditor = await auth("admin"), await auth("auditor")
+    user, password = await new_user("police", "CROSS-13", "officer")
+    units = await unit_ids(client, admin)
+    second = await client.put(
+        f"{API}/admin/users/{user['id']}/memberships",
+        headers=admin,
+        json={"unit_id": units["CROSS-83"], "role": "officer"},
+    )
+    assert second.status_code == 200, second.text
+    token = (await sign_in(client, user["username"], password))["access_token"]
+    reader = {"Authorization": f"Bearer {token}"}
+    record = await file_record(client, await auth("cross13.police"))
+    reads = 12
+
+    start = now()
+    for _ in range(reads):
+        read = await client.get(f"{RECORDS}/{record['id']}", headers=reader)
+        assert read.status_code == 200, read.text
+    end = now()
+
+    async with app_client(settings, db, anomaly_min_events=10) as lowered:
+        found = await anomalies(lowered, auditor, start, end)
+    flagged = of_kind(found, "volume", user["username"])
+    assert len(flagged) >= 1, found
+    assert all(a["count"] == reads for a in flagged)
 
 
 async def test_activity_outside_working_hours_is_flagged(client, auth, settings, db):

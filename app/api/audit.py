@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
 
 from app.auth.principal import PrincipalDep
 from app.db import SessionDep
@@ -27,8 +28,8 @@ async def audit_events(
     object_type: Annotated[str | None, Query(max_length=30)] = None,
     object_id: Annotated[str | None, Query(max_length=80)] = None,
     outcome: Literal["success", "denied", "failure"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
 ) -> AuditPage:
@@ -57,8 +58,8 @@ async def audit_anomalies(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> AnomalyReport:
     """What deserves an auditor's look in a period (default: the last 7 days): users
     reading and searching far more than their unit's other members, activity outside

@@ -28,6 +28,10 @@ QuantityUnit = Literal[QUANTITY_UNITS]
 AssetCategory = Literal[ASSET_CATEGORIES]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+# A justification kept with a decision or a request: at least 10 characters once trimmed.
+Justification = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)
+]
 
 
 class Strict(BaseModel):

@@ -2,11 +2,11 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.schemas.cases import Strict
+from app.schemas.cases import Justification, Strict
 from app.services.entities import SELECTOR_TYPES
 
 SelectorType = Literal[SELECTOR_TYPES]  # type: ignore[valid-type]
@@ -48,7 +48,7 @@ class HitPage(BaseModel):
 
 
 class AccessRequestIn(Strict):
-    justification: str = Field(min_length=10, max_length=2000)
+    justification: Justification
 
 
 class AccessDecisionIn(Strict):
@@ -80,7 +80,7 @@ class AccessRequestOut(BaseModel):
 class ExclusionIn(Strict):
     type: SelectorType
     value: str = Field(min_length=1, max_length=300, description="any spelling: normalised")
-    reason: str = Field(min_length=5, max_length=500)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=500)]
 
 
 class ExclusionOut(BaseModel):

@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from app.schemas.cases import Strict
+from app.schemas.cases import Justification, Strict
 
 
 class ReviewDue(BaseModel):
@@ -29,7 +29,7 @@ class ReviewPage(BaseModel):
 
 class ReviewIn(Strict):
     decision: Literal["keep", "purge"]
-    justification: str = Field(min_length=10, max_length=2000)
+    justification: Justification
 
 
 class ReviewOut(BaseModel):

@@ -585,23 +585,28 @@ READS = (
     "case.timeline",
     "escalation.read",
 )
+# A user's reads and searches against the median of the other members of each of its
+# units (members without activity count as 0); a member of several units is compared in
+# each of them.
 _VOLUME = text("""
     with reads as (
-        select actor_id, max(actor_name) as actor_name, unit_id, count(*) as n
+        select actor_id, max(actor_name) as actor_name, count(*) as n
         from audit_events
         where at >= :since and at < :until and actor_kind = 'user' and outcome = 'success'
-          and action = any(:reads) and unit_id is not null
-        group by actor_id, unit_id
+          and action = any(:reads)
+        group by actor_id
     ), peers as (
         select m.unit_id, m.user_id, coalesce(r.n, 0) as n
         from memberships m
-        left join reads r on r.actor_id = m.user_id and r.unit_id = m.unit_id
+        left join reads r on r.actor_id = m.user_id
     )
-    select r.actor_id, r.actor_name, r.unit_id, r.n,
+    select r.actor_id, r.actor_name, m.unit_id, r.n,
            (select percentile_cont(0.5) within group (order by p.n) from peers p
-             where p.unit_id = r.unit_id and p.user_id <> r.actor_id) as median
+             where p.unit_id = m.unit_id and p.user_id <> r.actor_id) as median
     from reads r
+    join memberships m on m.user_id = r.actor_id
     where r.n >= :min_events
+    order by r.actor_id, median
 """)
 _OFF_HOURS = text("""
     select actor_id, max(actor_name) as actor_name, (array_agg(unit_id))[1] as unit_id,
@@ -653,8 +658,12 @@ async def anomalies(
     volume = await session.execute(
         _VOLUME, {**window, "reads": list(READS), "min_events": settings.anomaly_min_events}
     )
+    flagged = set()
     for r in volume:
+        if r.actor_id in flagged:
+            continue
         if r.median is not None and r.n > settings.anomaly_peer_factor * max(r.median, 1):
+            flagged.add(r.actor_id)
             found.append(
                 Anomaly(
                     kind="volume",

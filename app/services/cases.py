@@ -265,7 +265,11 @@ async def sync_grants(session: AsyncSession, case: Case) -> None:
         )
     )
     linked = (
-        await session.scalars(select(CaseRecord.record_id).where(CaseRecord.case_id == case.id))
+        await session.scalars(
+            select(CaseRecord.record_id)
+            .join(Record, Record.id == CaseRecord.record_id)
+            .where(CaseRecord.case_id == case.id, Record.purged_at.is_(None))
+        )
     ).all()
     team = (
         await session.execute(
