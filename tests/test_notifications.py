@@ -65,6 +65,8 @@ async def test_a_notification_reaches_its_recipient_only(client, auth, new_user,
         "body": "Filière conteneurs Fos",
         "case_id": str(case_id),
         "escalation_id": str(escalation_id),
+        "hit_id": None,
+        "operation_id": None,
         "read_at": None,
     }
 
