@@ -42,6 +42,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import policy
@@ -592,7 +593,7 @@ async def request_access(
     try:
         async with session.begin_nested():
             await session.flush()
-    except Exception as exc:  # the partial unique index: one pending request per hit and user
+    except IntegrityError as exc:  # the partial unique index: one pending request per person
         if "uq_access_requests_pending" not in str(exc):
             raise
         raise conflict(
@@ -702,7 +703,7 @@ async def _grant(session: AsyncSession, request: AccessRequest, expires_at: date
             expires_at=expires_at,
         )
         return
-    from app.services.cases import sync_grants
+    from app.services.cases import sync_grants  # cases imports this module: resolved late
 
     await session.execute(
         insert(CaseMember)
@@ -798,7 +799,7 @@ async def add_exclusion(
     try:
         async with session.begin_nested():
             await session.flush()
-    except Exception as exc:
+    except IntegrityError as exc:
         if "uq_selector_exclusions" not in str(exc):
             raise
         raise conflict("exclusion_exists", "This selector is already excluded.") from exc
