@@ -452,18 +452,24 @@ def audit_group() -> None:
 @_fail_cleanly
 def audit_verify() -> None:
     """Walk every chain of the audit trail; exit 1 naming the first event altered,
-    removed or inserted out of order."""
+    removed or inserted out of order. Prints an anchor (a digest of the chains' heads) to
+    keep outside the database."""
 
-    async def work(session: AsyncSession, settings: Settings) -> tuple[int, object]:
+    async def check(session: AsyncSession, settings: Settings) -> tuple[int, object, str]:
         key = settings.audit_key.get_secret_value().encode()
         checked, breach = await audit.verify(session, key, _progress("events checked"))
-        audit.note(session, checked=checked, intact=breach is None)
-        return checked, breach
+        return checked, breach, await audit.anchor(session)
 
-    checked, breach = _in_transaction(work, "audit.verify")
+    checked, breach, anchor = _in_transaction(check)
+
+    async def record(session: AsyncSession, settings: Settings) -> None:
+        audit.note(session, checked=checked, intact=breach is None, anchor=anchor)
+
+    # Recorded apart: the check's snapshot must not write to the chains it judged.
+    _in_transaction(record, "audit.verify")
     if breach is not None:
         raise CliError(f"audit trail broken at {breach}")
-    click.echo(f"audit trail intact: {checked} events verified")
+    click.echo(f"audit trail intact: {checked} events verified; anchor {anchor}")
 
 
 def _instant(value: str | None, option: str) -> datetime | None:

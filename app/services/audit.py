@@ -13,7 +13,8 @@ Tamper evidence: rows are spread over a few chains. A transaction takes the head
 chain no other transaction holds (`FOR UPDATE SKIP LOCKED`) and keeps it to its commit,
 so writers never queue behind one lock and each chain's rows are in commit order. Every
 row carries `hash = HMAC(key, prev_hash ‖ canonical fields)`; `verify` walks each chain
-and names the first row altered, removed or inserted out of order. The key (setting
+and names the first row altered, removed or inserted out of order (a chain cut short with
+its head wound back shows only against an `anchor` kept outside the database). The key (setting
 `audit_key`) is not in the database, so a database user cannot reseal a rewritten chain.
 """
 
@@ -208,6 +209,7 @@ def note(
     action: str | None = None,
     actor: Actor | None = None,
     outcome: str | None = None,
+    status: int | None = None,
     object_type: str | None = None,
     object_id: Any = None,
     unit_id: uuid.UUID | None = None,
@@ -223,6 +225,8 @@ def note(
         trail.actor = actor
     if outcome is not None:
         trail.outcome = outcome
+    if status is not None:
+        trail.status = status
     if object_type is not None:
         trail.object_type = object_type
     if object_id is not None:
@@ -394,7 +398,14 @@ async def verify(
     session: AsyncSession, key: bytes, progress: Callable[[int, int], None] | None = None
 ) -> tuple[int, Breach | None]:
     """Walk every chain in order; return how many events were checked and the first
-    breach (None when the trail is intact)."""
+    breach (None when the trail is intact).
+
+    Judges one state of a live trail: the walk runs in one REPEATABLE READ snapshot, so
+    events committed meanwhile are neither half-seen nor taken for insertions. Give it a
+    session that has not begun a transaction (in one already begun, it reads what that
+    transaction's isolation gives)."""
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     total = await session.scalar(select(func.count()).select_from(AuditEvent)) or 0
     checked = 0
     heads = (await session.execute(select(AuditChain).order_by(AuditChain.chain))).scalars().all()
@@ -444,6 +455,19 @@ def _check_row(
     if not hmac.compare_digest(seal(key, prev_hash, row), row["hash"]):
         return Breach(chain, position, row["id"], "its seal does not match: altered or forged")
     return None
+
+
+async def anchor(session: AsyncSession) -> str:
+    """A digest of every chain's head (position and hash). Kept outside the database at
+    each verification, it shows whether a chain was later cut short and its head wound
+    back — which the database alone cannot show."""
+    heads = await session.execute(
+        select(AuditChain.chain, AuditChain.seq, AuditChain.hash).order_by(AuditChain.chain)
+    )
+    digest = hashlib.sha256()
+    for chain, seq, head_hash in heads:
+        digest.update(f"{chain}:{seq}:".encode() + bytes(head_hash))
+    return digest.hexdigest()
 
 
 async def _chain_rows(session: AsyncSession, chain: int) -> AsyncIterator[dict[str, Any]]:

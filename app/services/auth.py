@@ -96,7 +96,8 @@ async def password_grant(
 
 def _audit_failure(session: AsyncSession, action: str, actor: audit.Actor, **details) -> NoReturn:
     """Note a refused sign-in (the endpoint answers it, so the note commits) and refuse."""
-    audit.note(session, action=action, actor=actor, outcome="failure", **details)
+    status = 401 if action == "auth.client_sign_in" else 400
+    audit.note(session, action=action, actor=actor, outcome="failure", status=status, **details)
     if action == "auth.client_sign_in":
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
     message = INVALID_CREDENTIALS if action == "auth.sign_in" else INVALID_REFRESH
