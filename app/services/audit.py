@@ -679,61 +679,38 @@ async def anomalies(
     policy.check_auditor(principal)
     window = {"since": since, "until": until}
     found: list[Anomaly] = []
+
+    def flag(kind: str, row: Any, detail: str) -> None:
+        found.append(
+            Anomaly(
+                kind=kind,
+                actor_id=row.actor_id,
+                actor_name=row.actor_name,
+                unit_id=row.unit_id,
+                count=row.n,
+                detail=detail,
+            )
+        )
+
     volume = await session.execute(
         _VOLUME, {**window, "reads": list(READS), "min_events": settings.anomaly_min_events}
     )
     flagged = set()
     for r in volume:
-        if r.actor_id in flagged:
+        if r.actor_id in flagged or r.median is None:
             continue
-        if r.median is not None and r.n > settings.anomaly_peer_factor * max(r.median, 1):
+        if r.n > settings.anomaly_peer_factor * max(r.median, 1):
             flagged.add(r.actor_id)
-            found.append(
-                Anomaly(
-                    kind="volume",
-                    actor_id=r.actor_id,
-                    actor_name=r.actor_name,
-                    unit_id=r.unit_id,
-                    count=r.n,
-                    detail=f"{r.n} reads and searches; the unit's other members: median "
-                    f"{r.median:g}",
-                )
-            )
-    for r in await session.execute(_OFF_HOURS, {**window, "tz": settings.anomaly_timezone}):
-        found.append(
-            Anomaly(
-                kind="off_hours",
-                actor_id=r.actor_id,
-                actor_name=r.actor_name,
-                unit_id=r.unit_id,
-                count=r.n,
-                detail=f"{r.n} actions outside 06:00–22:00 ({settings.anomaly_timezone})",
-            )
-        )
-    for r in await session.execute(
-        _DENIAL_BURSTS, {**window, "burst": settings.anomaly_denial_burst}
-    ):
+            detail = f"{r.n} reads and searches; the unit's other members: median {r.median:g}"
+            flag("volume", r, detail)
+    tz = settings.anomaly_timezone
+    for r in await session.execute(_OFF_HOURS, {**window, "tz": tz}):
+        flag("off_hours", r, f"{r.n} actions outside 06:00–22:00 ({tz})")
+    bursts = {**window, "burst": settings.anomaly_denial_burst}
+    for r in await session.execute(_DENIAL_BURSTS, bursts):
         who = "" if r.actor_id else f" from {r.ip or 'an unknown address'}"
-        found.append(
-            Anomaly(
-                kind="denial_burst",
-                actor_id=r.actor_id,
-                actor_name=r.actor_name,
-                unit_id=r.unit_id,
-                count=r.n,
-                detail=f"{r.n} refusals within 10 minutes{who}",
-            )
-        )
+        flag("denial_burst", r, f"{r.n} refusals within 10 minutes{who}")
     for r in await session.execute(_SELECTOR_WITHOUT_CASE, window):
-        found.append(
-            Anomaly(
-                kind="selector_without_case",
-                actor_id=r.actor_id,
-                actor_name=r.actor_name,
-                unit_id=r.unit_id,
-                count=r.n,
-                detail=f"{r.n} selector or person searches without a case reference",
-            )
-        )
+        flag("selector_without_case", r, f"{r.n} selector or person searches without a case")
     note(session, since=since, until=until, results=len(found))
     return found

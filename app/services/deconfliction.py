@@ -672,6 +672,8 @@ async def decide_access(
 
 
 async def _grant(session: AsyncSession, request: AccessRequest, expires_at: datetime) -> None:
+    """Open the requested item to the requester until `expires_at`: a consented grant on
+    the record (never across agencies for an `agency` record), or a place on the case."""
     if request.record_id is not None:
         record = await session.get(Record, request.record_id)
         requester_agency = await session.scalar(
@@ -693,16 +695,21 @@ async def _grant(session: AsyncSession, request: AccessRequest, expires_at: date
                 expires_at=expires_at,
             )
         )
-        audit.also(
-            session,
-            "grant.create",
-            "record",
-            record.id,
-            user_id=str(request.requester_id),
-            reason="access_request",
-            expires_at=expires_at,
-        )
-        return
+    else:
+        await _observe_case(session, request, expires_at)
+    audit.also(
+        session,
+        "grant.create",
+        "case" if request.case_id else "record",
+        request.case_id or request.record_id,
+        user_id=str(request.requester_id),
+        reason="access_request",
+        expires_at=expires_at,
+    )
+
+
+async def _observe_case(session: AsyncSession, request: AccessRequest, expires_at: datetime):
+    """The requester observes the case (and sees what its team sees) until `expires_at`."""
     from app.services.cases import sync_grants  # cases imports this module: resolved late
 
     await session.execute(
@@ -721,15 +728,6 @@ async def _grant(session: AsyncSession, request: AccessRequest, expires_at: date
         )
     )
     await sync_grants(session, await session.get(Case, request.case_id))
-    audit.also(
-        session,
-        "grant.create",
-        "case",
-        request.case_id,
-        user_id=str(request.requester_id),
-        reason="access_request",
-        expires_at=expires_at,
-    )
 
 
 async def list_access_requests(
