@@ -447,9 +447,8 @@ async def add_entity(
     await session.flush()
     if found:
         await session.execute(
-            insert(CaseSelector)
-            .values([{"case_id": case.id, "type": t, "value": v} for t, v in found])
-            .on_conflict_do_nothing()
+            insert(CaseSelector).on_conflict_do_nothing(),
+            [{"case_id": case.id, "type": t, "value": v} for t, v in found],
         )
         await deconfliction.match(session, settings, key=f"case:{case.id}", pairs=found)
     log(session, principal, case, "entity_added", entity_id=item.id, kind=entity.kind)

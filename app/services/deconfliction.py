@@ -343,9 +343,7 @@ async def _create_hits(
     if not rows:
         return []
     created = list(
-        (
-            await session.scalars(insert(Hit).values(rows).on_conflict_do_nothing().returning(Hit))
-        ).all()
+        (await session.scalars(insert(Hit).on_conflict_do_nothing().returning(Hit), rows)).all()
     )
     for hit in created:
         audit.also(

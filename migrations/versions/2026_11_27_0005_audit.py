@@ -85,7 +85,9 @@ def upgrade() -> None:
         op.execute(statement)
     op.execute("revoke update, delete, truncate on audit_events from public")
     op.create_index("ix_audit_events_actor_id", "audit_events", ["actor_id", "id"], unique=False)
-    op.create_index("ix_audit_events_at", "audit_events", ["at"], unique=False)
+    op.create_index(
+        "ix_audit_events_at", "audit_events", ["at"], unique=False, postgresql_using="brin"
+    )
     op.create_index(
         "ix_audit_events_object", "audit_events", ["object_type", "object_id", "id"], unique=False
     )
@@ -194,7 +196,7 @@ def downgrade() -> None:
     op.drop_index("ix_record_reviews_record_id", table_name="record_reviews")
     op.drop_table("record_reviews")
     op.drop_index("ix_audit_events_object", table_name="audit_events")
-    op.drop_index("ix_audit_events_at", table_name="audit_events")
+    op.drop_index("ix_audit_events_at", table_name="audit_events", postgresql_using="brin")
     op.drop_index("ix_audit_events_actor_id", table_name="audit_events")
     op.drop_table("audit_events")
     op.execute("drop function audit_events_append_only()")
