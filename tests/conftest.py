@@ -5,17 +5,21 @@ is created there and dropped at the end), else an embedded PostgreSQL in a tempo
 The schema is built by `alembic upgrade head`, and the demo data is loaded.
 """
 
+import asyncio
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.db import Database, embedded_url, migrate_async, stop_embedded
@@ -25,6 +29,8 @@ from app.settings import Settings
 
 DEMO_PASSWORD = "crossintel-demo-test"
 DEMO_CLIENT_SECRET = "crossintel-demo-client-test"
+ROOT = Path(__file__).resolve().parent.parent
+CLI_TIMEOUT = 180  # a safety net against a hung command, not a measurement
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -125,6 +131,12 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str = DEMO
     return response.json()
 
 
+async def user_headers(client: httpx.AsyncClient, user: dict, password: str) -> dict[str, str]:
+    """Authorization headers of an account of its own (as new_user makes), signed in."""
+    token = (await sign_in(client, user["username"], password))["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture(scope="session")
 async def auth(client: httpx.AsyncClient):
     """auth(username) -> Authorization headers for a demo persona (tokens cached per run)."""
@@ -198,3 +210,126 @@ async def unit_ids(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[s
 
     walk(response.json())
     return out
+
+
+# --- shared helpers of the test files -------------------------------------------------
+
+
+def record_body(
+    title: str,
+    *,
+    narrative: str = "Réseau d'importation de cocaïne par conteneurs au Grand Port Maritime.",
+    occurred_at: str = "2026-09-01T10:00:00+02:00",
+    **changes: Any,
+) -> dict[str, Any]:
+    """The JSON of a valid record (cocaine, Marseille), with `changes` over it."""
+    body = {
+        "title": title,
+        "narrative": narrative,
+        "occurred_at": occurred_at,
+        "location": {"commune": "Marseille", "departement": "13"},
+        "drug_types": ["cocaine"],
+        "source_reliability": "B",
+        "information_assessment": 2,
+    }
+    body.update(changes)
+    return body
+
+
+# The story of the records of tests/test_records.py and tests/test_reviews.py: their
+# record_body is functools.partial(record_body, **DELIVERY).
+DELIVERY = {
+    "narrative": "Livraison de cocaïne observée sur le parking du port.",
+    "occurred_at": "2026-03-14T21:15:00+01:00",
+}
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    label: str = "test",
+    wait: float | None = None,
+    **kwargs: Any,
+) -> tuple[httpx.Response, str]:
+    """One request with an X-Request-ID of its own (`<label>-test-<random>`), given up after
+    `wait` seconds when set: the answer and that id."""
+    request_id = f"{label}-test-{uuid.uuid4().hex}"
+    response = await asyncio.wait_for(
+        client.request(
+            method, path, headers={**(headers or {}), "X-Request-ID": request_id}, **kwargs
+        ),
+        wait,
+    )
+    return response, request_id
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+async def events_of(db: Database, request_id: str) -> list[dict[str, Any]]:
+    """The audit rows of one request, oldest first (UUIDs as strings)."""
+    async with db.sessionmaker() as session:
+        rows = await session.execute(
+            text("select * from audit_events where request_id = :r order by id"),
+            {"r": request_id},
+        )
+        return [{k: _plain(v) for k, v in row.items()} for row in rows.mappings()]
+
+
+async def the_event(db: Database, request_id: str, action: str | None = None) -> dict[str, Any]:
+    """The single audit row of one request (of those with `action`, when given)."""
+    events = await events_of(db, request_id)
+    matching = [e for e in events if action is None or e["action"] == action]
+    assert len(matching) == 1, events
+    return matching[0]
+
+
+async def run_cli(
+    url: str,
+    data_dir: Path,
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    stdin: str | None = None,
+    wait: float = CLI_TIMEOUT,
+) -> tuple[int, str, str]:
+    """`python -m app.cli ARGS` on the checkout under test, against the database at `url` with
+    its files in `data_dir`: (exit code, stdout, stderr). No CROSSINTEL_ variable of this
+    process is passed on; `env` sets more (a value of None removes the variable); the command
+    is killed after `wait` seconds."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CROSSINTEL_")}
+    environ.update(
+        {
+            "CROSSINTEL_DATABASE_URL": url,
+            "CROSSINTEL_DATA_DIR": str(data_dir),
+            "CROSSINTEL_ENV": "test",
+        }
+    )
+    for key, value in (env or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        cwd=ROOT,
+        env=environ,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(stdin.encode() if stdin is not None else b""), wait
+        )
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode, out.decode(), err.decode()

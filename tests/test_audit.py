@@ -11,16 +11,15 @@ shared test database's trail stays intact.
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
-import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,59 +32,24 @@ from app.auth.tokens import issue_access_token
 from app.db import Database, migrate_async
 from app.main import PUBLIC_PATHS
 from app.services import audit
-from tests.conftest import sign_in
+from tests import conftest
+from tests.conftest import events_of, record_body, run_cli, sign_in, the_event
 
 API = "/api/v1"
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120  # a safety net against a hung request or command, not a measurement
 PARAM = re.compile(r"{([^}]+)}")
 DOTTED = re.compile(r"[a-z_]+(\.[a-z_]+)+")
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
 JUSTIFICATION = "Recoupement d'un signalement de la douane"
 SCRATCH_KEY = "a-scratch-audit-key-of-enough-length-0123456789"
+SCRATCH_ENV = {"CROSSINTEL_AUDIT_KEY": SCRATCH_KEY}  # for run_cli on a scratch database
 
 
 # --- requests and their events ---------------------------------------------------------
 
 
-async def send(
-    client: httpx.AsyncClient,
-    method: str,
-    path: str,
-    *,
-    headers: dict[str, str] | None = None,
-    **kwargs: Any,
-) -> tuple[httpx.Response, str]:
-    """One request with an X-Request-ID of its own; returns the answer and that id."""
-    request_id = f"audit-test-{uuid.uuid4().hex}"
-    response = await asyncio.wait_for(
-        client.request(
-            method, path, headers={**(headers or {}), "X-Request-ID": request_id}, **kwargs
-        ),
-        TIMEOUT,
-    )
-    return response, request_id
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, uuid.UUID) else value
-
-
-async def events_of(db: Database, request_id: str) -> list[dict[str, Any]]:
-    """The audit rows of one request, oldest first (UUIDs as strings)."""
-    async with db.sessionmaker() as session:
-        rows = await session.execute(
-            text("select * from audit_events where request_id = :r order by id"),
-            {"r": request_id},
-        )
-        return [{k: _plain(v) for k, v in row.items()} for row in rows.mappings()]
-
-
-async def the_event(db: Database, request_id: str) -> dict[str, Any]:
-    """The single audit row of one request."""
-    events = await events_of(db, request_id)
-    assert len(events) == 1, events
-    return events[0]
+# Every request of this file: an `audit-test-…` X-Request-ID, given up after TIMEOUT.
+send = functools.partial(conftest.send, label="audit", wait=TIMEOUT)
 
 
 # --- the routes ------------------------------------------------------------------------
@@ -121,20 +85,6 @@ def random_path(template: str) -> tuple[str, dict[str, str]]:
     """The template with a random UUID for each parameter, and those UUIDs."""
     params = {name: str(uuid.uuid4()) for name in PARAM.findall(template)}
     return PARAM.sub(lambda m: params[m[1]], template), params
-
-
-def record_body(title: str, **changes: Any) -> dict[str, Any]:
-    body = {
-        "title": title,
-        "narrative": "Réseau d'importation de cocaïne par conteneurs au Grand Port Maritime.",
-        "occurred_at": "2026-09-01T10:00:00+02:00",
-        "location": {"commune": "Marseille", "departement": "13"},
-        "drug_types": ["cocaine"],
-        "source_reliability": "B",
-        "information_assessment": 2,
-    }
-    body.update(changes)
-    return body
 
 
 def landline() -> str:
@@ -1387,41 +1337,12 @@ async def test_verify_judges_one_state_while_requests_write(scratch, scratch_url
     assert checked in (12, 13)
 
 
-async def run_cli(url: str, data_dir: Path, *args: str) -> tuple[int, str, str]:
-    """`python -m app.cli ARGS` against the database at `url`, with the scratch key."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CROSSINTEL_")}
-    environ.update(
-        {
-            "CROSSINTEL_DATABASE_URL": url,
-            "CROSSINTEL_DATA_DIR": str(data_dir),
-            "CROSSINTEL_ENV": "test",
-            "CROSSINTEL_AUDIT_KEY": SCRATCH_KEY,
-        }
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        cwd=ROOT,
-        env=environ,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def test_cli_verify_exits_1_naming_the_altered_event(scratch, scratch_url, tmp_path):
     """`crossintel audit verify`: exit 0 on the intact trail; once a row is altered (and
     committed), exit 1 with the event named on stderr."""
-    code, out, err = await run_cli(scratch_url, tmp_path, "audit", "verify")
+    code, out, err = await run_cli(
+        scratch_url, tmp_path, "audit", "verify", env=SCRATCH_ENV, wait=TIMEOUT
+    )
     assert code == 0, err
     assert "audit trail intact: 12 events verified" in out
 
@@ -1432,7 +1353,9 @@ async def test_cli_verify_exits_1_naming_the_altered_event(scratch, scratch_url,
             text("update audit_events set actor_name = 'someone else' where id = :id"),
             {"id": target["id"]},
         )
-    code, out, err = await run_cli(scratch_url, tmp_path, "audit", "verify")
+    code, out, err = await run_cli(
+        scratch_url, tmp_path, "audit", "verify", env=SCRATCH_ENV, wait=TIMEOUT
+    )
     assert code == 1, (out, err)
     assert "audit trail broken" in err and f"event {target['id']} " in err, err
 
@@ -1446,7 +1369,9 @@ async def test_cli_export_prints_the_events_of_the_period(scratch, scratch_url, 
     expected = [r for r in await scratch_rows(scratch) if r["at"] >= cut]
     assert len(expected) == 3
 
-    code, out, err = await run_cli(scratch_url, tmp_path, "audit", "export", "--since", str(cut))
+    code, out, err = await run_cli(
+        scratch_url, tmp_path, "audit", "export", "--since", str(cut), env=SCRATCH_ENV, wait=TIMEOUT
+    )
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert [(e["id"], e["action"], e["chain"], e["chain_seq"], e["hash"]) for e in lines] == [

@@ -10,26 +10,12 @@ import pytest
 from sqlalchemy import update
 
 from app.models import Escalation
-from tests.conftest import sign_in, unit_ids
+from tests.conftest import record_body, unit_ids, user_headers
 
 API = "/api/v1"
 # A purpose of access (a justification): reading a record seen only through a case grant
 # needs one. Header values are ASCII, hence no accents.
 PURPOSE = {"X-Purpose": "Verification dans le cadre de l'enquete"}
-
-
-def record_body(title: str, **changes) -> dict:
-    body = {
-        "title": title,
-        "narrative": "Réseau d'importation de cocaïne par conteneurs au Grand Port Maritime.",
-        "occurred_at": "2026-09-01T10:00:00+02:00",
-        "location": {"commune": "Marseille", "departement": "13"},
-        "drug_types": ["cocaine"],
-        "source_reliability": "B",
-        "information_assessment": 2,
-    }
-    body.update(changes)
-    return body
 
 
 async def file(client, headers, title, **changes) -> str:
@@ -287,11 +273,6 @@ async def second_membership(client, auth, user_id, unit_id, role="officer") -> N
     assert response.status_code == 200, response.text
 
 
-async def signed_in(client, user: dict, password: str) -> dict[str, str]:
-    token = (await sign_in(client, user["username"], password))["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 # --------------------------------------------------------------------------------------
 # Creation and references.
 
@@ -341,7 +322,7 @@ async def test_who_cannot_open_a_case(client, auth, persona):
 
 async def test_analyst_of_a_cross_cannot_open_a_case(client, new_user):
     user, password = await new_user("gendarmerie", "CROSS-13", "analyst")
-    headers = await signed_in(client, user, password)
+    headers = await user_headers(client, user, password)
     response = await client.post(f"{API}/cases", json={"title": "Analyse"}, headers=headers)
     assert response.status_code == 403, response.text
 
@@ -350,7 +331,7 @@ async def test_member_of_two_units_names_the_unit(client, auth, new_user):
     ids = await units(client, auth)
     user, password = await new_user("police", "CROSS-13", "officer")
     await second_membership(client, auth, user["id"], ids["CROSS-83"])
-    headers = await signed_in(client, user, password)
+    headers = await user_headers(client, user, password)
     missing = await client.post(f"{API}/cases", json={"title": "Deux unités"}, headers=headers)
     assert loc(missing) == ["body", "unit_id"]
     foreign = await client.post(
@@ -1100,7 +1081,7 @@ async def test_escalation_rules(client, auth, new_user):
 
     assert (await escalate(client, police, cid)).status_code == 403
     sibling_user, password = await new_user("police", "CROSS-83", "supervisor")
-    sibling = await signed_in(client, sibling_user, password)
+    sibling = await user_headers(client, sibling_user, password)
     for headers in (sibling, await auth("admin"), await auth("lille.chef")):
         hidden = await escalate(client, headers, cid)
         assert hidden.status_code == 404, hidden.text
@@ -1399,7 +1380,7 @@ async def test_delegation_down(client, auth, new_user):
 
     # From CROSS-83, neither up nor sideways.
     var_user, password = await new_user("police", "CROSS-83", "supervisor")
-    var_chef = await signed_in(client, var_user, password)
+    var_chef = await user_headers(client, var_user, password)
     for target in ("ANT-MARSEILLE", "OFAST", "CROSS-13", "CROSS-59", "CROSS-83"):
         wrong = await client.post(
             f"{API}/cases/{case['id']}/delegate",

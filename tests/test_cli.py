@@ -9,14 +9,13 @@ from pathlib import Path
 
 import click
 import pytest
-from conftest import sign_in
+from conftest import ROOT, run_cli, sign_in
 
 from app.cli import main as cli_main
 from app.main import create_app
 from app.services.demo import PERSONAS, unit_tree
 from app.settings import DEFAULT_SIGNING_KEY, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 PROPER_KEY = "a-production-signing-key-of-enough-length-0123456789"
 PROPER_AUDIT_KEY = "a-production-audit-key-of-enough-length-0123456789"
 TIMEOUT = 180  # a safety net against a hung command, not a measurement
@@ -46,40 +45,16 @@ def cli(database_url: str, data_dir: Path):
         env: dict[str, str | None] | None = None,
         url: str | None = None,
     ) -> Result:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("CROSSINTEL_")}
-        environ.update(
-            {
-                "CROSSINTEL_DATABASE_URL": url or database_url,
-                "CROSSINTEL_DATA_DIR": str(data_dir),
-                "CROSSINTEL_ENV": "test",
-                "CROSSINTEL_SIGNING_KEY": PROPER_KEY,
-            }
-        )
-        for key, value in (env or {}).items():
-            if value is None:
-                environ.pop(key, None)
-            else:
-                environ[key] = value
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.cli",
-            *args,
-            cwd=ROOT,
-            env=environ,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(stdin.encode() if stdin is not None else b""), TIMEOUT
+        return Result(
+            *await run_cli(
+                url or database_url,
+                data_dir,
+                *args,
+                env={"CROSSINTEL_SIGNING_KEY": PROPER_KEY, **(env or {})},
+                stdin=stdin,
+                wait=TIMEOUT,
             )
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-        return Result(proc.returncode, out.decode(), err.decode())
+        )
 
     return run
 

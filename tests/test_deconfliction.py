@@ -7,6 +7,7 @@ or on what else is in the database. Audit events are read back by X-Request-ID.
 """
 
 import asyncio
+import functools
 import json
 import random
 import string
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import update
 from stdnum import iban as stdnum_iban
 
 from app.auth.principal import load_principal
@@ -25,7 +26,8 @@ from app.main import create_app
 from app.models import AccessRequest, CommonSelector, RecordGrant
 from app.schemas.records import RecordCreate
 from app.services import records as records_service
-from tests.conftest import sign_in
+from tests import conftest
+from tests.conftest import the_event, user_headers
 
 API = "/api/v1"
 HITS = f"{API}/deconfliction/hits"
@@ -105,18 +107,13 @@ def person(surname: str, given_names: str, born: str | None) -> dict:
 
 
 def record_body(entities: list[dict], **changes) -> dict:
-    body = {
-        "title": f"Note {word()}",
-        "narrative": f"Livraison observée au port, récit {word()}.",
-        "occurred_at": "2026-03-14T21:15:00+01:00",
-        "location": {"commune": "Marseille", "departement": "13"},
-        "drug_types": ["cocaine"],
-        "source_reliability": "B",
-        "information_assessment": 2,
-        "entities": entities,
-    }
-    body.update(changes)
-    return body
+    return conftest.record_body(
+        f"Note {word()}",
+        narrative=f"Livraison observée au port, récit {word()}.",
+        occurred_at="2026-03-14T21:15:00+01:00",
+        entities=entities,
+        **changes,
+    )
 
 
 async def file_record(client, headers, entities: list[dict], **changes) -> dict:
@@ -198,11 +195,6 @@ async def notifications_about(client, headers, hit_id: str) -> list[dict]:
     return [n for n in response.json()["items"] if n["hit_id"] == hit_id]
 
 
-async def user_headers(client, user: dict, password: str) -> dict[str, str]:
-    token = (await sign_in(client, user["username"], password))["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def fresh(client, new_user, agency: str, unit: str, role: str = "officer"):
     """A new account of its own in `unit`: (user json, headers)."""
     user, password = await new_user(agency, unit, role)
@@ -226,31 +218,8 @@ async def phone_hit(client, auth, *, changes_13: dict | None = None) -> tuple[di
 # --- audit --------------------------------------------------------------------------------
 
 
-async def send(client, method: str, path: str, headers: dict, **kwargs) -> tuple[Any, str]:
-    """One request with an X-Request-ID of its own: the answer and that id."""
-    request_id = f"deconfliction-test-{uuid.uuid4().hex}"
-    response = await client.request(
-        method, path, headers={**headers, "X-Request-ID": request_id}, **kwargs
-    )
-    return response, request_id
-
-
-async def events_of(db, request_id: str) -> list[dict]:
-    async with db.sessionmaker() as session:
-        rows = await session.execute(
-            text(
-                "select action, outcome, status, object_type, object_id, details "
-                "from audit_events where request_id = :r order by id"
-            ),
-            {"r": request_id},
-        )
-        return [dict(row) for row in rows.mappings()]
-
-
-async def the_event(db, request_id: str, action: str) -> dict:
-    matching = [e for e in await events_of(db, request_id) if e["action"] == action]
-    assert len(matching) == 1, await events_of(db, request_id)
-    return matching[0]
+# Every request of this file: a `deconfliction-test-…` X-Request-ID.
+send = functools.partial(conftest.send, label="deconfliction")
 
 
 # --- an app with a low threshold for common selectors -----------------------------------

@@ -22,7 +22,7 @@ from app.events import QUEUE_SIZE, EventHub
 from app.main import create_app
 from app.models import Notification
 from app.services.notifications import CHANNEL, TITLE_MAX, notify
-from tests.conftest import sign_in
+from tests.conftest import sign_in, user_headers
 
 API = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +42,7 @@ async def raw_notify(db, payload: str) -> None:
 async def fresh_user(client, new_user) -> tuple[uuid.UUID, dict[str, str]]:
     """A new CROSS-13 officer, with nothing addressed to them yet: (id, headers)."""
     user, password = await new_user()
-    token = (await sign_in(client, user["username"], password))["access_token"]
-    return uuid.UUID(user["id"]), {"Authorization": f"Bearer {token}"}
+    return uuid.UUID(user["id"]), await user_headers(client, user, password)
 
 
 async def test_a_notification_reaches_its_recipient_only(client, auth, new_user, db):

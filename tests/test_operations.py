@@ -7,6 +7,7 @@ events are read back by X-Request-ID.
 """
 
 import asyncio
+import functools
 import math
 import random
 import uuid
@@ -15,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from app.auth.principal import load_principal
 from app.schemas.operations import OperationCreate
 from app.services import operations as operations_service
-from tests.conftest import sign_in, unit_ids
+from tests import conftest
+from tests.conftest import the_event, unit_ids, user_headers
 
 API = "/api/v1"
 OPS = f"{API}/operations"
@@ -156,11 +157,6 @@ def locs(response: httpx.Response) -> list[list]:
     return [error["loc"] for error in response.json()["errors"]]
 
 
-async def user_headers(client, user: dict, password: str) -> dict[str, str]:
-    token = (await sign_in(client, user["username"], password))["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def conflicting_pair(client, auth) -> tuple[dict, dict, tuple[float, float]]:
     """A CROSS-13 search and a CROSS-83 search 200 m apart in overlapping windows: both
     operations (the second as answered) and the first one's place."""
@@ -181,31 +177,8 @@ async def conflicting_pair(client, auth) -> tuple[dict, dict, tuple[float, float
     return ours, theirs, (lat, lon)
 
 
-async def send(client, method: str, path: str, headers: dict, **kwargs) -> tuple[Any, str]:
-    """One request with an X-Request-ID of its own: the answer and that id."""
-    request_id = f"operations-test-{uuid.uuid4().hex}"
-    response = await client.request(
-        method, path, headers={**headers, "X-Request-ID": request_id}, **kwargs
-    )
-    return response, request_id
-
-
-async def events_of(db, request_id: str) -> list[dict]:
-    async with db.sessionmaker() as session:
-        rows = await session.execute(
-            text(
-                "select action, outcome, status, object_type, object_id, details "
-                "from audit_events where request_id = :r order by id"
-            ),
-            {"r": request_id},
-        )
-        return [dict(row) for row in rows.mappings()]
-
-
-async def the_event(db, request_id: str, action: str) -> dict:
-    matching = [e for e in await events_of(db, request_id) if e["action"] == action]
-    assert len(matching) == 1, await events_of(db, request_id)
-    return matching[0]
+# Every request of this file: an `operations-test-…` X-Request-ID.
+send = functools.partial(conftest.send, label="operations")
 
 
 # --- conflicts ----------------------------------------------------------------------------

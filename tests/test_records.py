@@ -8,6 +8,7 @@ word of its own, so tests do not depend on each other or on what else is in the 
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -26,7 +27,8 @@ from stdnum import iso6346 as stdnum_iso6346
 from app.main import create_app
 from app.models import Record, RecordAttachment, RecordSelector, RecordVersion
 from app.services import records as records_service
-from tests.conftest import sign_in, unit_ids
+from tests import conftest
+from tests.conftest import DELIVERY, unit_ids, user_headers
 
 API = "/api/v1/records"
 # A purpose of access (a justification): searching by selector or person needs one.
@@ -96,18 +98,8 @@ def plate() -> str:
 # --- helpers --------------------------------------------------------------------------
 
 
-def record_body(title: str, **changes) -> dict:
-    body = {
-        "title": title,
-        "narrative": "Livraison de cocaïne observée sur le parking du port.",
-        "occurred_at": "2026-03-14T21:15:00+01:00",
-        "location": {"commune": "Marseille", "departement": "13"},
-        "drug_types": ["cocaine"],
-        "source_reliability": "B",
-        "information_assessment": 2,
-    }
-    body.update(changes)
-    return body
+# This file's records tell of a delivery seen in the port (conftest.DELIVERY).
+record_body = functools.partial(conftest.record_body, **DELIVERY)
 
 
 async def file_record(client, headers, title: str | None = None, **changes) -> httpx.Response:
@@ -158,11 +150,6 @@ async def current_etag(client, headers, record_id: str) -> str:
     response = await client.get(f"{API}/{record_id}", headers=headers)
     assert response.status_code == 200, response.text
     return response.headers["ETag"]
-
-
-async def user_headers(client, user: dict, password: str) -> dict[str, str]:
-    token = (await sign_in(client, user["username"], password))["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def files_under(folder: Path) -> list[Path]:

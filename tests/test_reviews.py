@@ -13,14 +13,12 @@ own ids and actors, and restricts the anomaly report to the time span of its own
 
 import asyncio
 import contextlib
+import functools
 import hashlib
-import os
 import random
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,17 +30,16 @@ from app.jobs import BATCH, run_retention
 from app.main import create_app
 from app.services import audit, reviews
 from app.storage import FileStore
-from tests.conftest import sign_in, unit_ids
+from tests import conftest
+from tests.conftest import DELIVERY, run_cli, sign_in, unit_ids
 
 API = "/api/v1"
 RECORDS = f"{API}/records"
-ROOT = Path(__file__).resolve().parent.parent
 # A purpose of access (a justification); header values are ASCII, hence no accents.
 PURPOSE = {"X-Purpose": "Verification dans le cadre de l'enquete"}
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
 JUSTIFICATION = "Information toujours utile a l'enquete en cours"
 CHILD_TABLES = ("record_selectors", "record_versions", "record_grants", "record_attachments")
-CLI_TIMEOUT = 180  # a safety net against a hung command, not a measurement
 
 
 # --- unique values --------------------------------------------------------------------
@@ -65,18 +62,8 @@ def unique_pdf() -> bytes:
 # --- records ----------------------------------------------------------------------------
 
 
-def record_body(title: str, **changes: Any) -> dict:
-    body = {
-        "title": title,
-        "narrative": "Livraison de cocaïne observée sur le parking du port.",
-        "occurred_at": "2026-03-14T21:15:00+01:00",
-        "location": {"commune": "Marseille", "departement": "13"},
-        "drug_types": ["cocaine"],
-        "source_reliability": "B",
-        "information_assessment": 2,
-    }
-    body.update(changes)
-    return body
+# This file's records tell of a delivery seen in the port (conftest.DELIVERY).
+record_body = functools.partial(conftest.record_body, **DELIVERY)
 
 
 async def file_record(client, headers, title: str | None = None, **changes: Any) -> dict:
@@ -272,36 +259,6 @@ async def app_client(settings, db, **changes: Any) -> AsyncIterator[httpx.AsyncC
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             yield c
-
-
-# --- the command line -----------------------------------------------------------------------
-
-
-async def run_cli(database_url: str, settings, *args: str) -> tuple[int, str, str]:
-    """`python -m app.cli ARGS` on the test database and data folder: (exit, out, err)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CROSSINTEL_")}
-    environ.update(
-        CROSSINTEL_DATABASE_URL=database_url,
-        CROSSINTEL_DATA_DIR=str(settings.data_dir),
-        CROSSINTEL_ENV="test",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        cwd=ROOT,
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return proc.returncode, out.decode(), err.decode()
 
 
 # === review dates ==========================================================================
@@ -833,7 +790,7 @@ async def test_cli_dry_run_reports_the_count_and_changes_nothing(
         "and (retain_until <= now() or purge_decided_at is not null)",
     )
 
-    code, out, err = await run_cli(database_url, settings, "retention", "run", "--dry-run")
+    code, out, err = await run_cli(database_url, settings.data_dir, "retention", "run", "--dry-run")
     assert code == 0, (out, err)
     assert out.strip() == f"{expected.n} records due for purging (dry run: nothing changed)"
     assert expected.n >= 1
@@ -851,7 +808,7 @@ async def test_cli_run_purges_due_records(client, auth, db, settings, database_u
     path = FileStore(settings.data_dir).path(attachment["sha256"])
     await expire(db, record["id"])
 
-    code, out, err = await run_cli(database_url, settings, "retention", "run")
+    code, out, err = await run_cli(database_url, settings.data_dir, "retention", "run")
     assert code == 0, (out, err)
     purged_count, files_removed = (int(n) for n in out.split()[0::3][:2])
     assert out.strip() == f"{purged_count} records purged, {files_removed} files removed"
@@ -860,7 +817,7 @@ async def test_cli_run_purges_due_records(client, auth, db, settings, database_u
     assert read.status_code == 410, read.text
     assert not path.exists()
 
-    code, out, err = await run_cli(database_url, settings, "retention", "run", "--dry-run")
+    code, out, err = await run_cli(database_url, settings.data_dir, "retention", "run", "--dry-run")
     assert code == 0, (out, err)
     assert out.strip() == "0 records due for purging (dry run: nothing changed)"
 
@@ -1152,7 +1109,7 @@ async def test_anomalies_from_the_command_line(client, auth, settings, database_
 
     code, out, err = await run_cli(
         database_url,
-        settings,
+        settings.data_dir,
         "audit",
         "anomalies",
         "--from",
