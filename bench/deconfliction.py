@@ -119,11 +119,12 @@ async def principal_of(db: Database, username: str):
 
 
 async def measure_filing(db: Database, settings: Settings, records: int, samples: int,
-                         seed: int) -> tuple[Phase, Phase, int]:
+                         seed: int) -> tuple[Phase, Phase, Phase, Phase, int]:
     """Files `samples` records; returns the whole filing's and the matching's latencies,
     and how many hits were created."""
     principal = await principal_of(db, FILER)
     matching = Phase("deconfliction.match")
+    quiet, hitting = Phase("match, no new hit"), Phase("match, new hits")
     filing = Phase("create_record, whole")
     original = deconfliction.match
     created = 0
@@ -132,7 +133,9 @@ async def measure_filing(db: Database, settings: Settings, records: int, samples
         nonlocal created
         started = time.perf_counter()
         hits = await original(*args, **kwargs)
-        matching.latencies.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        matching.latencies.append(elapsed)
+        (hitting if hits else quiet).latencies.append(elapsed)
         created += len(hits)
         return hits
 
@@ -152,7 +155,7 @@ async def measure_filing(db: Database, settings: Settings, records: int, samples
         filing.seconds = matching.seconds = time.perf_counter() - started_all
     finally:
         records_service.deconfliction.match = original
-    return filing, matching, created
+    return filing, matching, quiet, hitting, created
 
 
 async def measure_operations(db: Database, samples: int, seed: int) -> tuple[Phase, Phase, int]:
@@ -199,7 +202,7 @@ async def counts(url: str) -> dict[str, int]:
 
 def report(about: dict[str, str], before: dict[str, int], after: dict[str, int],
            phases: list[Phase], hits: int, conflicts: int, samples: int) -> str:
-    filing, matching, check, plan = phases
+    filing, matching, quiet, hitting, check, plan = phases
     lines = [f"# crossintel bench: deconfliction — {about['date']}", ""]
     lines += [f"- {k}: {v}" for k, v in about.items() if k != "date"]
     lines += [
@@ -213,6 +216,10 @@ def report(about: dict[str, str], before: dict[str, int], after: dict[str, int],
         f"| hit detection in filing (`deconfliction.match`) | {matching.pct(50):.1f} | "
         f"{matching.pct(95):.1f} | {matching.pct(99):.1f} | p95 ≤ 5 ms | "
         f"{'yes' if matching.pct(95) <= 5 else '**no**'} |",
+        f"| — of which filings creating no hit ({len(quiet.latencies)}) | "
+        f"{quiet.triple().replace(' / ', ' | ')} | | |",
+        f"| — of which filings creating hits ({len(hitting.latencies)}), with their "
+        f"notifications | {hitting.triple().replace(' / ', ' | ')} | | |",
         f"| whole filing (`create_record`, committed) | {filing.triple().replace(' / ', ' | ')}"
         " | | |",
         f"| operation conflict check (`conflicts_of`) | {check.pct(50):.1f} | "
@@ -246,15 +253,16 @@ async def bench(args: argparse.Namespace) -> None:
         db = Database(url, pool_size=2)
         try:
             print(f"filing {args.samples} records")
-            filing, matching, hits = await measure_filing(
+            filing, matching, quiet, hitting, hits = await measure_filing(
                 db, settings, before["records"], args.samples, args.seed)
             print(f"checking and planning {args.samples} operations")
             check, plan, conflicts = await measure_operations(db, args.samples, args.seed)
         finally:
             await db.dispose()
         about["load average at end"] = loadavg()
-        text = report(about, before, await counts(url), [filing, matching, check, plan],
-                      hits, conflicts, args.samples)
+        text = report(about, before, await counts(url),
+                      [filing, matching, quiet, hitting, check, plan], hits, conflicts,
+                      args.samples)
         print("\n" + text + f"\nwritten to {write_results(text, 'deconfliction-')}")
     finally:
         if args.keep or args.database:
