@@ -717,6 +717,21 @@ async def test_decided_purge_is_carried_out_by_the_run(client, auth, db, setting
     assert event["details"]["decided_by"] == "cross13.chef"
 
 
+async def test_the_server_purges_due_records_periodically(client, auth, db, settings):
+    """The server's lifespan runs retention every `retention_interval_seconds`: a record
+    decided `purge` goes without anyone running the command."""
+    chef = await auth("cross13.chef")
+    record = await file_record(client, await auth("cross13.police"))
+    assert (await decide(client, chef, record["id"], "purge")).status_code == 200
+    server = create_app(settings.model_copy(update={"retention_interval_seconds": 0.05}), db=db)
+    async with server.router.lifespan_context(server):
+        for _ in range(200):
+            if (await record_row(db, record["id"])).purged_at is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert (await record_row(db, record["id"])).purged_at is not None
+
+
 async def test_file_shared_with_another_record_stays(client, auth, db, settings):
     """Content-addressed: the same bytes attached to two records stay on disk while the
     other record refers to them, and go with the last one."""
