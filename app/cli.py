@@ -550,7 +550,10 @@ def retention_run(dry_run: bool) -> None:
     if dry_run:
         click.echo(f"{result.due} records due for purging (dry run: nothing changed)")
     else:
-        click.echo(f"{result.purged} records purged, {result.files_removed} files removed")
+        click.echo(
+            f"{result.purged} records purged, {result.files_removed} files removed, "
+            f"{result.tokens_pruned} expired tokens forgotten"
+        )
 
 
 if __name__ == "__main__":

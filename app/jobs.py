@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from app.db import Database
-from app.services import audit, reviews
+from app.services import audit, auth, reviews
 from app.settings import Settings
 from app.storage import FileStore
 
@@ -24,6 +24,7 @@ class RetentionResult:
     due: int
     purged: int
     files_removed: int
+    tokens_pruned: int = 0
 
 
 async def run_retention(
@@ -35,12 +36,17 @@ async def run_retention(
 ) -> RetentionResult:
     """Purge every due record, one committed batch at a time (safe to interrupt: what a
     batch did is whole, what it did not is left for the next run), then sweep files no
-    attachment refers to."""
+    attachment refers to. Expired tokens are forgotten on the way."""
     store = FileStore(settings.data_dir)
     async with db.sessionmaker() as session:
         due = await reviews.count_due(session)
-    if dry_run or not due:
+    if dry_run:
         return RetentionResult(due, 0, 0)
+    async with db.sessionmaker() as session:
+        pruned = await auth.prune_expired(session)
+        await session.commit()
+    if not due:
+        return RetentionResult(due, 0, 0, pruned)
     purged = removed = 0
     while True:
         async with db.sessionmaker() as session:
@@ -62,7 +68,7 @@ async def run_retention(
             progress(purged, due)
     async with db.sessionmaker() as session:
         removed += await reviews.sweep_files(session, store, SWEEP_AFTER)
-    return RetentionResult(due, purged, removed)
+    return RetentionResult(due, purged, removed, pruned)
 
 
 async def retention_loop(db: Database, settings: Settings) -> None:

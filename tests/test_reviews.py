@@ -125,6 +125,11 @@ async def execute(db, sql: str, **params: Any) -> None:
         await session.execute(text(sql), params)
 
 
+async def scalar(db, sql: str, **params: Any) -> Any:
+    async with db.sessionmaker() as session:
+        return await session.scalar(text(sql), params)
+
+
 async def fetch_one(db, sql: str, **params: Any):
     async with db.sessionmaker() as session:
         return (await session.execute(text(sql), params)).one_or_none()
@@ -717,6 +722,47 @@ async def test_decided_purge_is_carried_out_by_the_run(client, auth, db, setting
     assert event["details"]["decided_by"] == "cross13.chef"
 
 
+async def test_the_run_forgets_expired_tokens(db, settings):
+    """Revoked access tokens and refresh tokens past their expiry go with each run; those
+    still running stay (a revoked token must stay refused until it expires)."""
+    user_id = await scalar(db, "select id from users where username = 'cross13.police'")
+    now = datetime.now(UTC)
+    jtis = {"old": f"old-{uuid.uuid4().hex}", "live": f"live-{uuid.uuid4().hex}"}
+    hashes = {"old": uuid.uuid4().hex * 2, "live": uuid.uuid4().hex * 2}
+    for age, when in (("old", now - timedelta(minutes=1)), ("live", now + timedelta(hours=1))):
+        await execute(
+            db,
+            "insert into revoked_access_tokens (jti, expires_at) values (:jti, :at)",
+            jti=jtis[age],
+            at=when,
+        )
+        await execute(
+            db,
+            "insert into refresh_tokens (id, user_id, family_id, token_hash, expires_at) "
+            "values (:id, :user, :family, :hash, :at)",
+            id=uuid.uuid4(),
+            user=user_id,
+            family=uuid.uuid4(),
+            hash=hashes[age],
+            at=when,
+        )
+    result = await run_retention(db, settings)
+    assert result.tokens_pruned >= 2
+    for age, kept in (("old", 0), ("live", 1)):
+        assert (
+            await scalar(
+                db, "select count(*) from revoked_access_tokens where jti = :j", j=jtis[age]
+            )
+            == kept
+        )
+        assert (
+            await scalar(
+                db, "select count(*) from refresh_tokens where token_hash = :h", h=hashes[age]
+            )
+            == kept
+        )
+
+
 async def test_the_server_purges_due_records_periodically(client, auth, db, settings):
     """The server's lifespan runs retention every `retention_interval_seconds`: a record
     decided `purge` goes without anyone running the command."""
@@ -825,8 +871,11 @@ async def test_cli_run_purges_due_records(client, auth, db, settings, database_u
 
     code, out, err = await run_cli(database_url, settings.data_dir, "retention", "run")
     assert code == 0, (out, err)
-    purged_count, files_removed = (int(n) for n in out.split()[0::3][:2])
-    assert out.strip() == f"{purged_count} records purged, {files_removed} files removed"
+    purged_count, files_removed, pruned = (int(n) for n in out.split()[0::3][:3])
+    assert out.strip() == (
+        f"{purged_count} records purged, {files_removed} files removed, "
+        f"{pruned} expired tokens forgotten"
+    )
     assert purged_count >= 1 and files_removed >= 1
     read = await client.get(f"{RECORDS}/{record['id']}", headers=police)
     assert read.status_code == 410, read.text

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import verify_secret
@@ -169,6 +169,18 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datet
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+
+
+async def prune_expired(session: AsyncSession) -> int:
+    """Forget what expiry already settles: revoked access tokens past their expiry, and
+    refresh tokens past theirs (an expired token is refused whether it was used or not).
+    Returns how many rows went."""
+    now = datetime.now(UTC)
+    revoked = await session.execute(
+        delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now)
+    )
+    refresh = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
+    return revoked.rowcount + refresh.rowcount
 
 
 async def revoke(session: AsyncSession, settings: Settings, token: str) -> None:
