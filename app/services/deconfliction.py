@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
+    any_,
     bindparam,
     delete,
     exists,
@@ -409,22 +410,28 @@ class _Units:
 
 
 _UNITS = text("""
-    select u.id, u.code, u.parent_id,
+    with recursive chain as (
+        select id, code, parent_id from units where id = any(cast(:ids as uuid[]))
+        union
+        select u.id, u.code, u.parent_id from units u join chain c on u.id = c.parent_id
+    )
+    select c.id, c.code, c.parent_id,
            coalesce(json_agg(json_build_array(us.id, us.display_name, us.agency)
                              order by us.display_name)
                     filter (where us.id is not null), '[]') as supervisors
-    from units u
-    left join memberships m on m.unit_id = u.id and m.role = 'supervisor'
+    from chain c
+    left join memberships m on m.unit_id = c.id and m.role = 'supervisor'
     left join users us on us.id = m.user_id and us.is_active
-    group by u.id
+    group by c.id, c.code, c.parent_id
 """)
 
 
 async def _units(session: AsyncSession, unit_ids: set[uuid.UUID]) -> _Units:
-    """Codes, active supervisors and contacts of units, in one statement; a unit without
-    supervisors gives those of the nearest unit above as contact."""
+    """Codes, active supervisors and contacts of units (and of the units above them), in
+    one statement; a unit without supervisors gives those of the nearest unit above as
+    contact."""
     codes, parents, supervisors = {}, {}, {}
-    for row in await session.execute(_UNITS):
+    for row in await session.execute(_UNITS, {"ids": list(unit_ids)}):
         codes[row.id], parents[row.id] = row.code, row.parent_id
         found = json.loads(row.supervisors) if isinstance(row.supervisors, str) else row.supervisors
         supervisors[row.id] = [(uuid.UUID(i), name, agency) for i, name, agency in found]
@@ -446,24 +453,28 @@ async def contact(session: AsyncSession, unit_id: uuid.UUID) -> list[str]:
     return (await _units(session, {unit_id})).contacts[unit_id]
 
 
+# Who authored each side's item (built once, like the matching statements).
+_ITEMS = union_all(
+    select(Record.id, Record.scope, Record.author_agency, Record.author_user_id).where(
+        Record.id == any_(bindparam("records", type_=ARRAY(Uuid)))
+    ),
+    select(Case.id, literal("case"), null().cast(String), Case.lead_user_id).where(
+        Case.id == any_(bindparam("cases", type_=ARRAY(Uuid)))
+    ),
+)
+
+
 async def _audiences(
     session: AsyncSession, hits: list[Hit], units: _Units
 ) -> dict[tuple[uuid.UUID, str], list[uuid.UUID]]:
     """Who on each side of each hit hears of it: the unit's supervisors and the item's
     author (or the case's lead) — only those who see that side's item (an `agency`
     record's hit is told to its own agency only)."""
-    record_ids = {r for h in hits for r in (h.a_record_id, h.b_record_id) if r}
-    case_ids = {c for h in hits for c in (h.a_case_id, h.b_case_id) if c}
-    items = union_all(
-        select(Record.id, Record.scope, Record.author_agency, Record.author_user_id).where(
-            Record.id.in_(record_ids)
-        ),
-        select(Case.id, literal("case"), null().cast(String), Case.lead_user_id).where(
-            Case.id.in_(case_ids)
-        ),
-    )
+    record_ids = list({r for h in hits for r in (h.a_record_id, h.b_record_id) if r})
+    case_ids = list({c for h in hits for c in (h.a_case_id, h.b_case_id) if c})
     records, leads = {}, {}
-    for item_id, scope, agency, person in await session.execute(items):
+    rows = await session.execute(_ITEMS, {"records": record_ids, "cases": case_ids})
+    for item_id, scope, agency, person in rows:
         if scope == "case":
             leads[item_id] = person
         else:
