@@ -4,10 +4,13 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from app.errors import invalid_field
+
+T = TypeVar("T")
 
 
 def _plain(value: Any) -> Any:
@@ -49,3 +52,13 @@ def decode_cursor(cursor: str, keys: dict[str, type]) -> tuple[Any, ...]:
         return tuple(_typed(position[k], kind) for k, kind in keys.items())
     except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise invalid_field(["query", "cursor"], "not a cursor this service gave") from exc
+
+
+def page(
+    rows: Sequence[T], limit: int, position: Callable[[T], dict[str, Any]]
+) -> tuple[list[T], str | None]:
+    """A page of `rows` fetched with `limit + 1`, and the cursor to the next page (the
+    position of the page's last row), None when this is the last."""
+    if len(rows) > limit:
+        return list(rows[:limit]), encode_cursor(position(rows[limit - 1]))
+    return list(rows), None

@@ -1,5 +1,6 @@
 """The visibility matrix: demo personas × scopes × agencies × handling codes × every
-access path (get, text search, selector search, facets, history, attachment).
+access path (get, text search, selector search, person search, facets, history,
+attachment, access log, due reviews, deconfliction hits).
 
 Expectations come from an oracle written here from DESIGN §1, independent of the policy
 module: if the policy drifts, this test says where.
@@ -71,6 +72,8 @@ async def matrix(client, auth):
     marker = "matrice" + uuid.uuid4().hex[:8]
     digits = f"{uuid.uuid4().int % 10**6:06d}"
     phone = PHONE_NATIONAL.format("12", digits[0:2], digits[2:4], digits[4:6])
+    # A surname of this run only (letters: names are not digits).
+    surname = "Vautrin" + "".join(chr(ord("a") + int(d)) for d in digits)
     filed = []
     for author, scope, handling, marking in FILINGS:
         body = {
@@ -84,7 +87,10 @@ async def matrix(client, auth):
             "handling_code": handling,
             "marking": marking,
             "scope": scope,
-            "entities": [{"kind": "phone", "number": phone}],
+            "entities": [
+                {"kind": "phone", "number": phone},
+                {"kind": "person", "surname": surname, "given_names": "Marius"},
+            ],
         }
         headers = await auth(author)
         response = await client.post("/api/v1/records", json=body, headers=headers)
@@ -97,7 +103,7 @@ async def matrix(client, auth):
         )
         assert upload.status_code == 201, upload.text
         filed.append((record_id, upload.json()["id"], (author, scope, handling, marking)))
-    return marker, phone, filed
+    return marker, phone, surname, filed
 
 
 def expected_ids(persona: str, filed) -> set[str]:
@@ -110,7 +116,7 @@ def expected_ids(persona: str, filed) -> set[str]:
 
 @pytest.mark.parametrize("persona", sorted(PERSONAS))
 async def test_get_history_attachment(client, auth, matrix, persona):
-    _, _, filed = matrix
+    _, _, _, filed = matrix
     headers = {**await auth(persona), **PURPOSE}
     for record_id, attachment_id, filing in filed:
         visible = oracle(persona, filing[0], filing[1], filing[3])
@@ -129,7 +135,7 @@ async def test_get_history_attachment(client, auth, matrix, persona):
 
 @pytest.mark.parametrize("persona", sorted(PERSONAS))
 async def test_text_selector_and_facets(client, auth, matrix, persona):
-    marker, phone, filed = matrix
+    marker, phone, surname, filed = matrix
     headers = {**await auth(persona), **PURPOSE}
     want = expected_ids(persona, filed)
 
@@ -148,6 +154,12 @@ async def test_text_selector_and_facets(client, auth, matrix, persona):
     )
     assert by_selector.status_code == 200, by_selector.text
     assert {i["id"] for i in by_selector.json()["items"]} == want, persona
+
+    by_person = await client.get(
+        "/api/v1/records", headers=headers, params={"person": surname, "limit": 100}
+    )
+    assert by_person.status_code == 200, by_person.text
+    assert {i["id"] for i in by_person.json()["items"]} == want, persona
 
 
 def test_oracle_matches_the_issue_examples():
@@ -176,7 +188,7 @@ async def _grant(db, record_id, unit_id, *, consented=False, expires_at=None):
 async def test_grants_bound_by_handling(client, auth, db, matrix):
     """A grant opens a record to another unit, except H2 without consent and agency
     records across agencies; expired grants open nothing."""
-    _, _, filed = matrix
+    _, _, _, filed = matrix
     units = await unit_ids(client, await auth("cross83.police"))
     cross83 = units["CROSS-83"]
     by_filing = {f: rid for rid, _, f in filed}
@@ -232,7 +244,7 @@ SUPERVISORS = {
 async def test_access_log(client, auth, matrix, persona):
     """A record's access log: auditors for any record; the supervisors of its origin
     unit for those they see (403 for others who see it, 404 for those who do not)."""
-    _, _, filed = matrix
+    _, _, _, filed = matrix
     headers = await auth(persona)
     for record_id, _, (author, scope, _, marking) in filed:
         visible = oracle(persona, author, scope, marking)
@@ -251,7 +263,7 @@ async def test_access_log(client, auth, matrix, persona):
 async def test_due_reviews(client, auth, db, matrix):
     """The review list holds the records due of the units a persona supervises, among
     those it sees — nothing for anyone else."""
-    _, _, filed = matrix
+    _, _, _, filed = matrix
     ids = [uuid.UUID(rid) for rid, _, _ in filed]
     async with db.sessionmaker() as session, session.begin():
         await session.execute(update(Record).where(Record.id.in_(ids)).values(review_at=func.now()))
@@ -290,7 +302,7 @@ async def test_deconfliction_hits(client, auth, matrix, persona):
     A persona sees a hit from a side when it is a member of that side's unit and sees one
     of that side's records holding the phone; it is told the other side's unit and agency
     only."""
-    _, phone, filed = matrix
+    _, phone, _, filed = matrix
     parties = {_party(author) for _, _, (author, _, _, _) in filed}
     assert len(parties) == 3
     by_id = {rid: _party(author) for rid, _, (author, _, _, _) in filed}
@@ -323,7 +335,7 @@ async def test_deconfliction_hits(client, auth, matrix, persona):
     seen = set()
     for hit in response.json()["items"]:
         mine = by_id.get(str(hit["mine"]["record_id"]))
-        if mine is None:
+        if mine is None or hit["selector_type"] != "phone":
             continue
         other = (hit["other"]["unit_code"], hit["other"]["agency"])
         assert hit["masked_value"].endswith(phone[-2:])

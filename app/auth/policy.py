@@ -77,19 +77,24 @@ def reads_intelligence(principal: Principal) -> bool:
     return "records:read" in principal.scopes
 
 
+def _by_scope(principal: Principal) -> ColumnElement[bool]:
+    """The records `principal` sees by their scope alone, without a grant."""
+    in_own_unit = Record.unit_id.in_(list(principal.unit_ids))
+    return or_(
+        Record.scope == "network",
+        and_(Record.scope.in_(("unit", "chain")), in_own_unit),
+        and_(Record.scope == "agency", in_own_unit, Record.author_agency == principal.agency),
+        and_(Record.scope == "chain", Record.unit_id.in_(principal.below_unit_ids)),
+    )
+
+
 async def record_filter(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
     """The SQL condition selecting exactly the records `principal` may see."""
     if not reads_intelligence(principal):
         return false()
     units = list(principal.unit_ids)
-    in_own_unit = Record.unit_id.in_(units)
     same_agency = Record.author_agency == principal.agency
-    by_scope = or_(
-        Record.scope == "network",
-        and_(Record.scope.in_(("unit", "chain")), in_own_unit),
-        and_(Record.scope == "agency", in_own_unit, same_agency),
-        and_(Record.scope == "chain", Record.unit_id.in_(principal.below_unit_ids)),
-    )
+    by_scope = _by_scope(principal)
     grantee = RecordGrant.unit_id.in_(units)
     if principal.kind == "user":
         grantee = or_(grantee, RecordGrant.user_id == principal.id)
@@ -124,18 +129,18 @@ async def visible_record(
     return record
 
 
-def through_grant(principal: Principal, record: Record) -> bool:
-    """Whether `principal` sees this visible record only through a grant — outside its
-    own unit's view (the scope rules of `record_filter`, in Python). Such reads need a
-    purpose of access."""
-    units = principal.unit_ids
-    if record.scope == "network":
-        return False
-    if record.unit_id in units and (
-        record.scope != "agency" or record.author_agency == principal.agency
-    ):
-        return False
-    return not (record.scope == "chain" and record.unit_id in principal.below_unit_ids)
+async def readable_record(
+    session: AsyncSession, principal: Principal, record_id: uuid.UUID
+) -> tuple[Record, bool]:
+    """The record if `principal` may see it (404 otherwise), and whether it sees it only
+    through a grant — outside its own unit's view, which needs a purpose of access."""
+    query = select(Record, ~_by_scope(principal)).where(
+        Record.id == record_id, await record_filter(session, principal)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise not_found("record")
+    return row[0], row[1]
 
 
 def filing_unit(principal: Principal, unit_id: uuid.UUID | None) -> uuid.UUID:
@@ -397,6 +402,13 @@ async def hit_sides(
         side(Hit.a_unit_id, Hit.a_agency, Hit.a_value, Hit.a_case_id),
         side(Hit.b_unit_id, Hit.b_agency, Hit.b_value, Hit.b_case_id),
     )
+
+
+def unit_member_sees(member_agency: str, scope: str, author_agency: str) -> bool:
+    """Whether a member of a record's own unit sees it by its scope (`_by_scope` for that
+    case): every scope but `agency`, which only the author's agency sees. Used to choose
+    whom to tell about a record without a principal for each of them."""
+    return scope != "agency" or member_agency == author_agency
 
 
 async def check_decides_access(

@@ -36,7 +36,7 @@ from app.auth import policy
 from app.auth.principal import Principal
 from app.errors import Problem, invalid_field
 from app.models import AuditChain, AuditEvent
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 from app.schemas.audit import AccessLogEntry, Anomaly, AuditEventOut
 from app.settings import Settings
 
@@ -580,8 +580,8 @@ async def list_events(
         query = query.where(AuditEvent.id < before)
     rows = (await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1))).all()
     note(session, query={k: v for k, v in filters.__dict__.items() if v is not None})
-    next_cursor = encode_cursor({"i": rows[limit - 1].id}) if len(rows) > limit else None
-    return [AuditEventOut.model_validate(r) for r in rows[:limit]], next_cursor
+    rows, next_cursor = page(rows, limit, lambda last: {"i": last.id})
+    return [AuditEventOut.model_validate(r) for r in rows], next_cursor
 
 
 async def access_log(
@@ -602,8 +602,8 @@ async def access_log(
         (before,) = decode_cursor(cursor, {"i": int})
         query = query.where(AuditEvent.id < before)
     rows = (await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1))).all()
-    next_cursor = encode_cursor({"i": rows[limit - 1].id}) if len(rows) > limit else None
-    return [AccessLogEntry.model_validate(r) for r in rows[:limit]], next_cursor
+    rows, next_cursor = page(rows, limit, lambda last: {"i": last.id})
+    return [AccessLogEntry.model_validate(r) for r in rows], next_cursor
 
 
 async def export(

@@ -94,14 +94,19 @@ async def password_grant(
     return await _issue_for_user(session, settings, user, uuid.uuid4())
 
 
+# What each kind of refused sign-in answers (RFC 6749 §5.2): error, description, status.
+REFUSALS = {
+    "auth.sign_in": ("invalid_grant", INVALID_CREDENTIALS, 400),
+    "auth.refresh": ("invalid_grant", INVALID_REFRESH, 400),
+    "auth.client_sign_in": ("invalid_client", "Client authentication failed.", 401),
+}
+
+
 def _audit_failure(session: AsyncSession, action: str, actor: audit.Actor, **details) -> NoReturn:
     """Note a refused sign-in (the endpoint answers it, so the note commits) and refuse."""
-    status = 401 if action == "auth.client_sign_in" else 400
+    error, description, status = REFUSALS[action]
     audit.note(session, action=action, actor=actor, outcome="failure", status=status, **details)
-    if action == "auth.client_sign_in":
-        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
-    message = INVALID_CREDENTIALS if action == "auth.sign_in" else INVALID_REFRESH
-    raise OAuthError("invalid_grant", message)
+    raise OAuthError(error, description, status=status)
 
 
 async def refresh_grant(session: AsyncSession, settings: Settings, token: str) -> TokenGrant:

@@ -40,7 +40,7 @@ from app.models import (
     Unit,
     User,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 from app.schemas.cases import (
     ArrestIn,
     AssetSeizureIn,
@@ -818,14 +818,11 @@ async def search_cases(
             query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)
         )
     ).all()
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1][0]
-        next_cursor = encode_cursor({"t": last.created_at, "i": last.id})
+    rows, next_cursor = page(rows, limit, lambda last: {"t": last[0].created_at, "i": last[0].id})
     query_given = {"q": q, "status": status, "priority": priority, "unit_id": unit_id}
     audit.note(
         session,
         query={k: v for k, v in query_given.items() if v is not None},
-        results=min(len(rows), limit),
+        results=len(rows),
     )
-    return [_summary(*row) for row in rows[:limit]], next_cursor
+    return [_summary(*row) for row in rows], next_cursor

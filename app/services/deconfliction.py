@@ -51,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import policy
 from app.auth.principal import Principal
-from app.errors import Problem, conflict, invalid_field, not_found
+from app.errors import conflict, invalid_field, not_found
 from app.models import (
     AccessRequest,
     Case,
@@ -66,7 +66,7 @@ from app.models import (
     Unit,
     User,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 from app.schemas.deconfliction import (
     AccessRequestOut,
     ExclusionOut,
@@ -401,7 +401,7 @@ async def _create_hits(
 
 
 @dataclass
-class _Units:
+class UnitContacts:
     """What the announcements need of the units involved, read once."""
 
     codes: dict[uuid.UUID, str]
@@ -426,7 +426,7 @@ _UNITS = text("""
 """)
 
 
-async def _units(session: AsyncSession, unit_ids: set[uuid.UUID]) -> _Units:
+async def unit_contacts(session: AsyncSession, unit_ids: set[uuid.UUID]) -> UnitContacts:
     """Codes, active supervisors and contacts of units (and of the units above them), in
     one statement; a unit without supervisors gives those of the nearest unit above as
     contact."""
@@ -444,13 +444,7 @@ async def _units(session: AsyncSession, unit_ids: set[uuid.UUID]) -> _Units:
         if candidate != unit_id:
             names = [f"{n} ({codes[candidate]})" for n in names]
         contacts[unit_id] = names
-    return _Units(codes, supervisors, contacts)
-
-
-async def contact(session: AsyncSession, unit_id: uuid.UUID) -> list[str]:
-    """Whom the other side should call: the unit's supervisors, or those of the nearest
-    unit above when it has none."""
-    return (await _units(session, {unit_id})).contacts[unit_id]
+    return UnitContacts(codes, supervisors, contacts)
 
 
 # Who authored each side's item (built once, like the matching statements).
@@ -465,7 +459,7 @@ _ITEMS = union_all(
 
 
 async def _audiences(
-    session: AsyncSession, hits: list[Hit], units: _Units
+    session: AsyncSession, hits: list[Hit], units: UnitContacts
 ) -> dict[tuple[uuid.UUID, str], list[uuid.UUID]]:
     """Who on each side of each hit hears of it: the unit's supervisors and the item's
     author (or the case's lead) — only those who see that side's item (an `agency`
@@ -486,7 +480,7 @@ async def _audiences(
             record_id = getattr(hit, f"{side}_record_id")
             if record_id is not None:
                 scope, agency, author = records[record_id]
-                told = [u for u, _, a in supervisors if scope != "agency" or a == agency]
+                told = [u for u, _, a in supervisors if policy.unit_member_sees(a, scope, agency)]
                 told += [author] if author else []
             else:
                 told = [u for u, _, _ in supervisors] + [leads[getattr(hit, f"{side}_case_id")]]
@@ -497,7 +491,7 @@ async def _audiences(
 async def _announce(session: AsyncSession, hits: list[Hit]) -> None:
     """Tell each side about the other — masked value, unit, agency, contact, nothing of
     its content — in one batch."""
-    units = await _units(session, {u for h in hits for u in (h.a_unit_id, h.b_unit_id)})
+    units = await unit_contacts(session, {u for h in hits for u in (h.a_unit_id, h.b_unit_id)})
     audiences = await _audiences(session, hits, units)
     messages = []
     for hit in hits:
@@ -543,7 +537,7 @@ def _my_side(principal: Principal, hit: Hit, sees_a: bool, sees_b: bool) -> tupl
     return ("a", "b") if sees_a else ("b", "a")
 
 
-def hit_out(hit: Hit, sides: tuple[str, str], units: _Units) -> HitOut:
+def hit_out(hit: Hit, sides: tuple[str, str], units: UnitContacts) -> HitOut:
     """A hit as the caller's side sees it: its own item, and of the other side only who
     holds it and whom to call."""
     mine, other = sides
@@ -596,13 +590,12 @@ async def list_hits(
             query.order_by(Hit.created_at.desc(), Hit.id.desc()).limit(limit + 1),
         )
     ).all()
-    units = await _units(session, {u for r in rows for u in (r[0].a_unit_id, r[0].b_unit_id)})
-    items = [hit_out(h, _my_side(principal, h, a, b), units) for h, a, b in rows[:limit]]
+    rows, next_cursor = page(rows, limit, lambda last: {"t": last[0].created_at, "i": last[0].id})
+    units = await unit_contacts(
+        session, {u for r in rows for u in (r[0].a_unit_id, r[0].b_unit_id)}
+    )
+    items = [hit_out(h, _my_side(principal, h, a, b), units) for h, a, b in rows]
     audit.note(session, query={"kind": kind, "selector_type": selector_type}, results=len(items))
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1][0]
-        next_cursor = encode_cursor({"t": last.created_at, "i": last.id})
     return items, next_cursor
 
 
@@ -619,7 +612,7 @@ async def _visible_hit(
 
 async def get_hit(session: AsyncSession, principal: Principal, hit_id: uuid.UUID) -> HitOut:
     hit, sides = await _visible_hit(session, principal, hit_id)
-    return hit_out(hit, sides, await _units(session, {hit.a_unit_id, hit.b_unit_id}))
+    return hit_out(hit, sides, await unit_contacts(session, {hit.a_unit_id, hit.b_unit_id}))
 
 
 # --- access requests -----------------------------------------------------------------------
@@ -630,8 +623,6 @@ async def request_access(
 ) -> AccessRequestOut:
     """Ask the other side's supervisors for access to their item of this hit."""
     hit, (mine, other) = await _visible_hit(session, principal, hit_id)
-    if principal.kind != "user":
-        raise Problem(403, "forbidden", "Forbidden", "Access requests are made by officers.")
     requester_unit = getattr(hit, f"{mine}_unit_id")
     request = AccessRequest(
         hit_id=hit.id,
@@ -672,7 +663,7 @@ async def request_access(
 
 async def _target_audience(session: AsyncSession, hit: Hit, side: str) -> list[uuid.UUID]:
     """Those who decide on one side's item: its unit's supervisors who see it."""
-    units = await _units(session, {getattr(hit, f"{side}_unit_id")})
+    units = await unit_contacts(session, {getattr(hit, f"{side}_unit_id")})
     audience = (await _audiences(session, [hit], units))[(hit.id, side)]
     supervisors = {u for u, _, _ in units.supervisors.get(getattr(hit, f"{side}_unit_id"), [])}
     return [uid for uid in audience if uid in supervisors]

@@ -13,7 +13,7 @@ from app.auth.principal import Principal
 from app.errors import Problem, invalid_field, not_found
 from app.models import Case, Escalation, Unit
 from app.models.escalations import DECISIONS
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 from app.schemas.escalations import EscalationOut
 from app.services import audit, notifications
 from app.services import units as units_service
@@ -229,16 +229,17 @@ async def queue(
             .limit(limit + 1)
         )
     ).all()
-    items = [escalation_out(r) for r in rows[:limit]]
+    rows, next_cursor = page(
+        rows,
+        limit,
+        lambda last: {"r": last[0].priority_rank, "t": last[0].created_at, "i": last[0].id},
+    )
+    items = [escalation_out(r) for r in rows]
     audit.note(
         session,
         query={"status": status, "include_descendants": include_descendants},
         results=len(items),
     )
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1][0]
-        next_cursor = encode_cursor({"r": last.priority_rank, "t": last.created_at, "i": last.id})
     return items, next_cursor
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.types import Text
 from app.auth.principal import Principal
 from app.errors import not_found
 from app.models import Notification
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 
 CHANNEL = "crossintel_events"
 TITLE_MAX = Notification.__table__.c.title.type.length
@@ -116,11 +116,8 @@ async def list_notifications(
         position = decode_cursor(cursor, {"t": datetime, "i": uuid.UUID})
         query = query.where(tuple_(Notification.created_at, Notification.id) < tuple_(*position))
     query = query.order_by(Notification.created_at.desc(), Notification.id.desc())
-    rows = list((await session.scalars(query.limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor({"t": rows[limit - 1].created_at, "i": rows[limit - 1].id})
-    return rows[:limit], next_cursor
+    rows = (await session.scalars(query.limit(limit + 1))).all()
+    return page(rows, limit, lambda last: {"t": last.created_at, "i": last.id})
 
 
 async def own_notification(

@@ -24,12 +24,12 @@ from app.auth import policy
 from app.auth.principal import Principal
 from app.concurrency import check_if_match
 from app.errors import invalid_field, not_found
-from app.models import Membership, Operation, OperationConflict, Unit, User
+from app.models import Operation, OperationConflict
 from app.models.operations import OPERATION_KINDS
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 from app.schemas.operations import Conflict, OperationCreate, OperationOut, OperationUpdate
 from app.services import audit, notifications
-from app.services.deconfliction import contact
+from app.services.deconfliction import unit_contacts
 
 EARTH_RADIUS_M = 6_371_000.0
 MAX_RADIUS_M = 50_000  # the schema's limit: the latitude band below relies on it
@@ -84,29 +84,18 @@ def _pair(one: uuid.UUID, two: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
     return (one, two) if str(one) < str(two) else (two, one)
 
 
-async def _audience(session: AsyncSession, op: Operation) -> list[uuid.UUID]:
-    """Who hears of a conflict on one side: the unit's supervisors and the planner."""
-    supervisors = await session.scalars(
-        select(User.id)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            Membership.unit_id == op.unit_id,
-            Membership.role == "supervisor",
-            User.is_active,
-        )
-    )
-    return [*supervisors, op.created_by_id]
-
-
 async def _tell(session: AsyncSession, op: Operation, other: Operation, title: str) -> None:
-    other_code = await session.scalar(select(Unit.code).where(Unit.id == other.unit_id))
-    names = ", ".join(await contact(session, other.unit_id)) or "—"
+    """Tell one side (its unit's supervisors and the planner) about the other operation:
+    its unit, kind, window and whom to call."""
+    units = await unit_contacts(session, {op.unit_id, other.unit_id})
+    told = [user_id for user_id, _, _ in units.supervisors.get(op.unit_id, [])]
+    names = ", ".join(units.contacts[other.unit_id]) or "—"
     await notifications.notify(
         session,
-        await _audience(session, op),
+        [*told, op.created_by_id],
         "operation_conflict",
         title.format(
-            unit=other_code,
+            unit=units.codes[other.unit_id],
             kind=KIND_LABELS[other.kind],
             start=f"{other.starts_at.astimezone(UTC):%d/%m %H:%M}",
             end=f"{other.ends_at.astimezone(UTC):%d/%m %H:%M}",
@@ -254,23 +243,22 @@ async def cancel_operation(
 
 async def operation_out(session: AsyncSession, op: Operation) -> OperationOut:
     """An operation of the caller's unit with its current conflicts."""
-    conflicts = []
-    if op.status == "planned":
-        for other, distance in await conflicts_of(session, op):
-            code = await session.scalar(select(Unit.code).where(Unit.id == other.unit_id))
-            conflicts.append(
-                Conflict(
-                    operation_id=other.id,
-                    unit_id=other.unit_id,
-                    unit_code=code,
-                    contact=await contact(session, other.unit_id),
-                    kind=other.kind,
-                    starts_at=other.starts_at,
-                    ends_at=other.ends_at,
-                    distance_m=round(distance),
-                )
-            )
-    unit_code = await session.scalar(select(Unit.code).where(Unit.id == op.unit_id))
+    found = await conflicts_of(session, op) if op.status == "planned" else []
+    units = await unit_contacts(session, {op.unit_id} | {other.unit_id for other, _ in found})
+    conflicts = [
+        Conflict(
+            operation_id=other.id,
+            unit_id=other.unit_id,
+            unit_code=units.codes[other.unit_id],
+            contact=units.contacts[other.unit_id],
+            kind=other.kind,
+            starts_at=other.starts_at,
+            ends_at=other.ends_at,
+            distance_m=round(distance),
+        )
+        for other, distance in found
+    ]
+    unit_code = units.codes[op.unit_id]
     return OperationOut(
         id=op.id,
         unit_id=op.unit_id,
@@ -308,10 +296,7 @@ async def list_operations(
     rows = (
         await session.scalars(query.order_by(Operation.starts_at, Operation.id).limit(limit + 1))
     ).all()
-    items = [await operation_out(session, op) for op in rows[:limit]]
+    rows, next_cursor = page(rows, limit, lambda last: {"t": last.starts_at, "i": last.id})
+    items = [await operation_out(session, op) for op in rows]
     audit.note(session, results=len(items))
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor({"t": last.starts_at, "i": last.id})
     return items, next_cursor

@@ -26,7 +26,7 @@ from app.models import (
     Unit,
     User,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 from app.schemas.entities import entity_adapter
 from app.schemas.records import (
     AttachmentOut,
@@ -173,9 +173,8 @@ def _check_not_purged(record: Record) -> None:
 async def _readable(session: AsyncSession, principal: Principal, record_id: uuid.UUID) -> Record:
     """A record whose content the caller is about to read: visible (404 otherwise), not
     purged (410), and with a purpose of access when reached through a grant (428)."""
-    record = await policy.visible_record(session, principal, record_id)
+    record, through_grant = await policy.readable_record(session, principal, record_id)
     _check_not_purged(record)
-    through_grant = policy.through_grant(principal, record)
     await audit.require_purpose(
         session, principal, "record.read.granted" if through_grant else "record.read.own"
     )
@@ -460,7 +459,7 @@ async def search_records(
         if given:
             await audit.require_purpose(session, principal, f"record.search.{what}")
     conditions = await _conditions(session, principal, p)
-    page: Select = (
+    query: Select = (
         select(Record, Unit.code)
         .options(load_only(*SUMMARY_COLUMNS))
         .join(Unit, Unit.id == Record.unit_id)
@@ -470,7 +469,7 @@ async def search_records(
         (seq,) = decode_cursor(p.cursor, {"s": int})
         if not 0 <= seq < 2**63:
             raise invalid_field(["query", "cursor"], "not a cursor this service gave")
-        page = page.where(Record.seq < seq)
+        query = query.where(Record.seq < seq)
     order = Record.seq
     if p.q and await _estimated_matches(session, p.q) < FEW_MATCHES:
         # `seq + 0` hides the seq index from the planner, which then takes the term's
@@ -478,9 +477,9 @@ async def search_records(
         # record newest first until the page is full — seconds when the matches lie
         # mostly outside what the caller may see.
         order = Record.seq + 0
-    rows = (await session.execute(page.order_by(order.desc()).limit(p.limit + 1))).all()
-    next_cursor = encode_cursor({"s": rows[p.limit - 1][0].seq}) if len(rows) > p.limit else None
-    items = [RecordSummary(**_summary_fields(r, code)) for r, code in rows[: p.limit]]
+    rows = (await session.execute(query.order_by(order.desc()).limit(p.limit + 1))).all()
+    rows, next_cursor = page(rows, p.limit, lambda last: {"s": last[0].seq})
+    items = [RecordSummary(**_summary_fields(r, code)) for r, code in rows]
     facets = await _facets(session, conditions) if p.facets else None
     audit.note(session, query=p.audited(), results=len(items))
     return items, next_cursor, facets

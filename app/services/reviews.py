@@ -33,7 +33,7 @@ from app.models import (
     RecordVersion,
     Unit,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, page
 from app.schemas.reviews import ReviewDue
 from app.services import audit
 from app.settings import Settings
@@ -78,6 +78,7 @@ async def due_reviews(
     rows = (
         await session.execute(query.order_by(Record.review_at, Record.id).limit(limit + 1))
     ).all()
+    rows, next_cursor = page(rows, limit, lambda last: {"t": last[0].review_at, "i": last[0].id})
     items = [
         ReviewDue(
             record_id=r.id,
@@ -89,13 +90,9 @@ async def due_reviews(
             created_at=r.created_at,
             updated_at=r.updated_at,
         )
-        for r, code in rows[:limit]
+        for r, code in rows
     ]
     audit.note(session, results=len(items))
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1][0]
-        next_cursor = encode_cursor({"t": last.review_at, "i": last.id})
     return items, next_cursor
 
 
