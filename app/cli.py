@@ -552,7 +552,7 @@ def retention_run(dry_run: bool) -> None:
     else:
         click.echo(
             f"{result.purged} records purged, {result.files_removed} files removed, "
-            f"{result.tokens_pruned} expired tokens forgotten"
+            f"{result.tokens_pruned} expired tokens and web sessions forgotten"
         )
 
 

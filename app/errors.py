@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("crossintel.errors")
@@ -104,22 +104,29 @@ _HTTP_CODES = {
 
 
 def install_error_handlers(
-    app: FastAPI, on_problem: Callable[[Request, int], Awaitable[None]] | None = None
+    app: FastAPI,
+    on_problem: Callable[[Request, int], Awaitable[None]] | None = None,
+    page: Callable[[Request, Problem], Response | None] | None = None,
 ) -> None:
     """problem+json for every failure; `on_problem` hears of each Problem raised (the
-    audit trail records denials)."""
+    audit trail records denials). `page` may answer a failure instead, as an HTML page
+    (the web client's paths); it returns None for the API's."""
+
+    def respond(request: Request, problem: Problem) -> Response:
+        answer = page(request, problem) if page is not None else None
+        return answer if answer is not None else problem_response(request, problem)
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         if on_problem is not None:
             try:
                 await on_problem(request, exc.status)
             except Exception:
                 log.exception("could not record a refused request in the audit trail")
-        return problem_response(request, exc)
+        return respond(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "loc": list(err.get("loc", ())),
@@ -130,23 +137,23 @@ def install_error_handlers(
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        return problem_response(
+        return respond(
             request, Problem(422, "validation_error", "Invalid request", detail, errors=errors)
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         headers = dict(exc.headers or {})
         if exc.status_code == 401:
             headers.setdefault("WWW-Authenticate", 'Bearer realm="crossintel"')
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem_response(
+        return respond(
             request, Problem(exc.status_code, code, title, detail, headers=headers or None)
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         # Starlette runs this outside every middleware, once the request context is gone:
         # carry the request id into the log line and the response header by hand.
         request_id = getattr(request.state, "request_id", None)
@@ -155,7 +162,7 @@ def install_error_handlers(
             exc_info=(type(exc), exc, exc.__traceback__),
             extra={"request_id": request_id} if request_id else None,
         )
-        return problem_response(
+        return respond(
             request,
             Problem(
                 500,

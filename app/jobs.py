@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from app.db import Database
-from app.services import audit, auth, reviews
+from app.services import audit, auth, reviews, web_sessions
 from app.settings import Settings
 from app.storage import FileStore
 
@@ -36,7 +36,7 @@ async def run_retention(
 ) -> RetentionResult:
     """Purge every due record, one committed batch at a time (safe to interrupt: what a
     batch did is whole, what it did not is left for the next run), then sweep files no
-    attachment refers to. Expired tokens are forgotten on the way."""
+    attachment refers to. Expired tokens and web sessions are forgotten on the way."""
     store = FileStore(settings.data_dir)
     async with db.sessionmaker() as session:
         due = await reviews.count_due(session)
@@ -44,6 +44,7 @@ async def run_retention(
         return RetentionResult(due, 0, 0)
     async with db.sessionmaker() as session:
         pruned = await auth.prune_expired(session)
+        pruned += await web_sessions.prune_expired(session, settings)
         await session.commit()
     if not due:
         return RetentionResult(due, 0, 0, pruned)

@@ -16,6 +16,8 @@ from app.limits import MULTIPART_OVERHEAD, BodyLimitMiddleware
 from app.logs import RequestContextMiddleware
 from app.services import audit as audit_service
 from app.settings import Settings
+from app.web import install as install_web
+from app.web import problem_page
 
 PUBLIC_PATHS = frozenset(
     {
@@ -65,10 +67,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.head_revision = head_revision()
     if db is not None:
         app.state.db = db
-    install_error_handlers(app, on_problem=audit_service.record_denial)
+    install_error_handlers(app, on_problem=audit_service.record_denial, page=problem_page)
     for router in public_routers():
         app.include_router(router)
     app.include_router(api_router())
+    install_web(app)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.attachment_max_bytes + MULTIPART_OVERHEAD
     )

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(default=5, gt=0)
     lockout_minutes: int = Field(default=15, gt=0)
 
+    web_idle_minutes: int = Field(
+        default=30, gt=0, description="minutes without a page request before a web sign-in ends"
+    )
+    web_session_hours: int = Field(
+        default=12, gt=0, description="hours after which a web sign-in ends, active or not"
+    )
+
     attachment_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     events_keepalive_seconds: float = Field(
         default=15, gt=0, description="seconds of silence before an event stream's keepalive"

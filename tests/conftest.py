@@ -8,6 +8,7 @@ The schema is built by `alembic upgrade head`, and the demo data is loaded.
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -333,3 +334,63 @@ async def run_cli(
         await proc.wait()
         raise
     return proc.returncode, out.decode(), err.decode()
+
+
+# --- the web client ---------------------------------------------------------------------
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class WebUser:
+    """A browser without a browser: an httpx client with a cookie jar of its own, signed
+    in to the web client, that adds the session's CSRF token to the forms it posts."""
+
+    def __init__(self, client: httpx.AsyncClient, csrf_token: str) -> None:
+        self.client = client
+        self.csrf_token = csrf_token
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.client.get(path, **kwargs)
+
+    async def post(
+        self, path: str, data: Mapping[str, Any] | list | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Post a form with the CSRF token (list data keeps repeated fields)."""
+        fields = list(data.items()) if isinstance(data, Mapping) else list(data or [])
+        return await self.client.post(
+            path, data=[*fields, ("csrf_token", self.csrf_token)], **kwargs
+        )
+
+
+async def web_sign_in(
+    app, username: str, password: str = DEMO_PASSWORD, base_url: str = "http://testserver"
+) -> WebUser:
+    """Sign in through the web form (asserting success) with a client of its own."""
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url=base_url
+    )
+    form = await client.get("/connexion")
+    token = re.search(r'name="sign_in_token" value="([^"]+)"', form.text).group(1)
+    answer = await client.post(
+        "/connexion",
+        data={"username": username, "password": password, "sign_in_token": token, "next": "/"},
+    )
+    assert answer.status_code == 303, answer.text
+    page = await client.get("/")
+    assert page.status_code == 200, page.text
+    return WebUser(client, CSRF_FIELD.search(page.text).group(1))
+
+
+@pytest.fixture
+async def web(app):
+    """web(username) -> a WebUser signed in as that demo persona (closed after the test)."""
+    opened: list[WebUser] = []
+
+    async def open_as(username: str, password: str = DEMO_PASSWORD) -> WebUser:
+        user = await web_sign_in(app, username, password)
+        opened.append(user)
+        return user
+
+    yield open_as
+    for user in opened:
+        await user.client.aclose()

@@ -874,7 +874,7 @@ async def test_cli_run_purges_due_records(client, auth, db, settings, database_u
     purged_count, files_removed, pruned = (int(n) for n in out.split()[0::3][:3])
     assert out.strip() == (
         f"{purged_count} records purged, {files_removed} files removed, "
-        f"{pruned} expired tokens forgotten"
+        f"{pruned} expired tokens and web sessions forgotten"
     )
     assert purged_count >= 1 and files_removed >= 1
     read = await client.get(f"{RECORDS}/{record['id']}", headers=police)

@@ -31,6 +31,7 @@ from app.models.records import (
 from app.models.reviews import RecordReview
 from app.models.units import Agency, Unit
 from app.models.users import Membership, RefreshToken, RevokedAccessToken, User
+from app.models.web_sessions import WebSession
 
 __all__ = [
     "AccessRequest",
@@ -69,4 +70,5 @@ __all__ = [
     "ServiceClient",
     "Unit",
     "User",
+    "WebSession",
 ]

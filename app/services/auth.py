@@ -66,8 +66,17 @@ async def _issue_for_user(
 async def password_grant(
     session: AsyncSession, settings: Settings, username: str, password: str
 ) -> TokenGrant:
-    """Sign a user in. Locked, disabled, unknown and wrong-password all answer alike (the
-    audit trail tells them apart)."""
+    """Sign a user in through the API: an access token and a refresh token."""
+    user = await authenticate(session, settings, username, password)
+    return await _issue_for_user(session, settings, user, uuid.uuid4())
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, username: str, password: str
+) -> User:
+    """Check a user's password (API and web sign-in). Locked, disabled, unknown and
+    wrong-password all raise the same OAuthError (the audit trail tells them apart); five
+    failures in a row lock the account."""
     user = await session.scalar(select(User).where(User.username == username).with_for_update())
     now = datetime.now(UTC)
     if user is None:
@@ -91,7 +100,7 @@ async def password_grant(
     user.failed_logins = 0
     user.locked_until = None
     audit.note(session, action="auth.sign_in", actor=actor, object_type="user", object_id=user.id)
-    return await _issue_for_user(session, settings, user, uuid.uuid4())
+    return user
 
 
 # What each kind of refused sign-in answers (RFC 6749 §5.2): error, description, status.

@@ -1,0 +1,5 @@
+"""Pages of the web client: cases."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

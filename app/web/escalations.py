@@ -1,0 +1,5 @@
+"""Pages of the web client: escalations."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

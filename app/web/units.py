@@ -1,0 +1,5 @@
+"""Pages of the web client: units."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
