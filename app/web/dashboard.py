@@ -22,7 +22,9 @@ LATEST = 10
 
 
 @router.get("/", name="dashboard.read", include_in_schema=False)
-async def dashboard(request: Request, session: SessionDep, principal: WebPrincipalDep) -> HTMLResponse:
+async def dashboard(
+    request: Request, session: SessionDep, principal: WebPrincipalDep
+) -> HTMLResponse:
     """My units' latest records, my cases, my notifications, the deconfliction hits on my
     side and, for those who review escalations, the pending ones (overdue flagged). Every
     list comes from the same services, and so the same policy, as the API."""
@@ -34,7 +36,13 @@ async def dashboard(request: Request, session: SessionDep, principal: WebPrincip
         records.extend(found)
     records.sort(key=lambda r: r.created_at, reverse=True)
     cases, _ = await cases_service.search_cases(
-        session, principal, q=None, status=None, priority=None, unit_id=None, limit=LATEST,
+        session,
+        principal,
+        q=None,
+        status=None,
+        priority=None,
+        unit_id=None,
+        limit=LATEST,
         cursor=None,
     )
     notifications, _ = await notifications_service.list_notifications(

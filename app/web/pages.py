@@ -217,4 +217,3 @@ async def refused(session: AsyncSession, problem: Problem) -> None:
 def invalid_form(session: AsyncSession) -> None:
     """A form was sent back for its errors before any service ran: say so in the audit."""
     audit.note(session, outcome="failure", status=422)
-
