@@ -355,20 +355,23 @@ class WebUser:
     async def post(
         self, path: str, data: Mapping[str, Any] | list | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """Post a form with the CSRF token (list data keeps repeated fields)."""
-        fields = list(data.items()) if isinstance(data, Mapping) else list(data or [])
-        return await self.client.post(
-            path, data=[*fields, ("csrf_token", self.csrf_token)], **kwargs
-        )
+        """Post a form with the CSRF token. `data` is a mapping or a list of (name, value)
+        pairs, which may repeat a name (checkboxes)."""
+        pairs = list(data.items()) if isinstance(data, Mapping) else list(data or [])
+        fields: dict[str, list[Any]] = {}
+        for name, value in [*pairs, ("csrf_token", self.csrf_token)]:
+            fields.setdefault(name, []).append(value)
+        return await self.client.post(path, data=fields, **kwargs)
 
 
 async def web_sign_in(
     app, username: str, password: str = DEMO_PASSWORD, base_url: str = "http://testserver"
 ) -> WebUser:
-    """Sign in through the web form (asserting success) with a client of its own."""
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url=base_url
-    )
+    """Sign in through the web form (asserting success) with a client of its own: to `app`
+    in this process, or, with app=None, to the server at `base_url` (streams need one:
+    httpx's ASGI transport hands a response over only once it is complete)."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False) if app else None
+    client = httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30)
     form = await client.get("/connexion")
     token = re.search(r'name="sign_in_token" value="([^"]+)"', form.text).group(1)
     answer = await client.post(

@@ -57,11 +57,14 @@ send = functools.partial(conftest.send, label="audit", wait=TIMEOUT)
 
 def protected_routes(app) -> dict[str, RouteContext]:
     """Every API route outside the public list, by name (walked as tests/test_routes.py
-    does: `app.routes` holds one opaque node per included router)."""
+    does: `app.routes` holds one opaque node per included router). The web client's pages
+    reuse the API's action names and are checked in tests/test_web.py."""
     routes = [
         r
         for r in iter_route_contexts(app.routes)
-        if isinstance(r.original_route, APIRoute) and r.path not in PUBLIC_PATHS
+        if isinstance(r.original_route, APIRoute)
+        and r.path.startswith("/api/")
+        and r.path not in PUBLIC_PATHS
     ]
     by_name = {r.original_route.name: r for r in routes}
     assert len(by_name) == len(routes), "two protected routes share a name"

@@ -22,7 +22,7 @@ from app.events import QUEUE_SIZE, EventHub
 from app.main import create_app
 from app.models import Notification
 from app.services.notifications import CHANNEL, TITLE_MAX, notify
-from tests.conftest import sign_in, user_headers
+from tests.conftest import sign_in, user_headers, web_sign_in
 
 API = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -487,3 +487,52 @@ async def test_the_stream_ends_when_its_token_expires(settings, db, new_user, cl
         )
     assert response.status_code == 200
     assert response.text.startswith(": connected")
+
+
+# The web client's stream: the same notifications, authenticated by the session cookie.
+
+
+async def test_the_web_stream_delivers_to_the_signed_in_browser(servers, client, auth):
+    """The dashboard's stream (/evenements, by cookie) hears a notification made through
+    the API by another process."""
+    a, _ = servers
+    browser = await web_sign_in(None, "marseille.chef", base_url=a)
+    chef = await auth("cross13.chef")
+    try:
+        async with browser.client.stream("GET", "/evenements") as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            stream = EventStream(response)
+            assert await asyncio.wait_for(stream.block(), WAIT) == [": connected"]
+            case = await client.post(
+                f"{API}/cases", headers=chef, json={"title": "Réseau cannabis Noailles"}
+            )
+            assert case.status_code == 201, case.text
+            escalated = await client.post(
+                f"{API}/cases/{case.json()['id']}/escalations",
+                headers=chef,
+                json={"justification": "Dimension interdépartementale.", "priority": "high"},
+            )
+            assert escalated.status_code == 201, escalated.text
+            event = await asyncio.wait_for(stream.event(), WAIT)
+        data = json.loads(event["data"])
+        assert (event["event"], data["kind"]) == ("notification", "escalation_requested")
+        assert data["case_id"] == case.json()["id"]
+    finally:
+        await browser.client.aclose()
+
+
+async def test_the_web_stream_ends_at_sign_out(servers):
+    """Signing out ends the session's open streams (at the next check, 1 s here)."""
+    a, _ = servers
+    browser = await web_sign_in(None, "marseille.chef", base_url=a)
+    try:
+        async with browser.client.stream("GET", "/evenements") as response:
+            stream = EventStream(response)
+            assert await asyncio.wait_for(stream.block(), WAIT) == [": connected"]
+            out = await browser.post("/deconnexion")
+            assert out.status_code == 303
+            while (block := await asyncio.wait_for(stream.block(), WAIT)) is not None:
+                assert block == [": keepalive"]
+    finally:
+        await browser.client.aclose()

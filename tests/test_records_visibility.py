@@ -6,6 +6,8 @@ Expectations come from an oracle written here from DESIGN §1, independent of th
 module: if the policy drifts, this test says where.
 """
 
+import html
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -342,3 +344,47 @@ async def test_deconfliction_hits(client, auth, matrix, persona):
         assert "narrative" not in response.text and "Go-fast" not in response.text
         seen.add((mine, other) if not on_side(other) else tuple(sorted((mine, other))))
     assert seen == want, persona
+
+
+# --- the web client's paths ---------------------------------------------------------------
+
+# Every persona that signs in to the web client (the service client has no session).
+WEB_PERSONAS = sorted(set(PERSONAS) - {"douane-dnred"})
+WEB_RESULT = re.compile(r'<a href="/renseignements/([0-9a-f-]{36})[?"]')
+WEB_NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
+
+
+@pytest.mark.parametrize("persona", WEB_PERSONAS)
+async def test_web_record_page_attachment_and_search(web, matrix, persona):
+    """The record's page and its attachment answer 200 or 404 as the API does, and web
+    search lists exactly the visible records, its facets counting only them."""
+    marker, _, _, filed = matrix
+    user = await web(persona)
+    purpose = {"purpose": PURPOSE["X-Purpose"]}
+    for record_id, attachment_id, filing in filed:
+        expected = 200 if oracle(persona, filing[0], filing[1], filing[3]) else 404
+        paths = [
+            f"/renseignements/{record_id}",
+            f"/renseignements/{record_id}/pieces/{attachment_id}",
+        ]
+        for path in paths:
+            response = await user.get(path, params=purpose)
+            assert response.status_code == expected, (persona, filing, path)
+            if expected == 404:
+                assert "Go-fast" not in response.text
+
+    want = expected_ids(persona, filed)
+    found: set[str] = set()
+    page = await user.get("/recherche", params={"q": marker})
+    assert page.status_code == 200, page.text
+    drug_facet = re.search(
+        r'drug_type=cannabis_resin[^"]*">[^<]+</a> <span class="count">\((\d+)\)', page.text
+    )
+    assert (int(drug_facet[1]) if drug_facet else 0) == len(want), persona
+    while True:
+        found |= set(WEB_RESULT.findall(page.text))
+        following = WEB_NEXT.search(page.text)
+        if following is None:
+            break
+        page = await user.get(html.unescape(following[1]))
+    assert found == want, persona

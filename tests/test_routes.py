@@ -15,6 +15,8 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from app.auth.principal import require_principal
 from app.main import PUBLIC_PATHS, create_app
+from app.web import PUBLIC_PATHS as WEB_PUBLIC_PATHS
+from app.web.session import require_web_principal, require_web_watcher
 
 EXPECTED_PUBLIC = {
     "/healthz",
@@ -30,9 +32,14 @@ EXPECTED_PUBLIC = {
 PARAM = re.compile(r"{[^}]+}")
 
 
-def requires_principal(dependant: Dependant) -> bool:
+GUARDS = (require_principal, require_web_principal, require_web_watcher)
+
+
+def requires_principal(dependant: Dependant, guards=GUARDS) -> bool:
+    """Whether a route's dependency tree holds one of `guards` (the API's bearer token,
+    the web client's session)."""
     return any(
-        dep.call is require_principal or requires_principal(dep) for dep in dependant.dependencies
+        dep.call in guards or requires_principal(dep, guards) for dep in dependant.dependencies
     )
 
 
@@ -44,7 +51,21 @@ def protected_api_routes(app) -> list[RouteContext]:
     return [
         r
         for r in routes(app)
-        if isinstance(r.original_route, APIRoute) and r.path not in PUBLIC_PATHS
+        if isinstance(r.original_route, APIRoute)
+        and r.path.startswith("/api/")
+        and r.path not in PUBLIC_PATHS
+    ]
+
+
+def web_page_routes(app) -> list[RouteContext]:
+    """The web client's routes outside its public list (sign-in form, static files)."""
+    return [
+        r
+        for r in routes(app)
+        if isinstance(r.original_route, APIRoute)
+        and not r.path.startswith("/api/")
+        and r.path not in PUBLIC_PATHS
+        and r.path not in WEB_PUBLIC_PATHS
     ]
 
 
@@ -52,7 +73,7 @@ def unauthenticated_routes(app) -> list[tuple[str, str | None, list[str]]]:
     """Routes that are neither on the public list nor guarded by require_principal."""
     offenders = []
     for route in routes(app):
-        if route.path in PUBLIC_PATHS:
+        if route.path in PUBLIC_PATHS or route.path in WEB_PUBLIC_PATHS:
             continue
         if isinstance(route.original_route, APIRoute) and requires_principal(route.dependant):
             continue
@@ -64,12 +85,14 @@ def unauthenticated_routes(app) -> list[tuple[str, str | None, list[str]]]:
 
 def test_public_list_is_exactly_what_is_expected():
     assert PUBLIC_PATHS == EXPECTED_PUBLIC
+    assert WEB_PUBLIC_PATHS == {"/connexion", "/static"}
 
 
 def test_only_public_paths_are_unauthenticated(app):
     assert unauthenticated_routes(app) == []
     served = {r.path for r in routes(app)}
     assert PUBLIC_PATHS <= served, "the public list names paths that are not served"
+    assert WEB_PUBLIC_PATHS <= served, "the web public list names paths that are not served"
 
 
 def test_public_api_routes_do_not_ask_for_a_principal(app):
@@ -135,9 +158,42 @@ def test_every_protected_route_depends_on_require_principal(app):
     missing = [
         (sorted(r.methods), r.path)
         for r in protected_api_routes(app)
-        if not requires_principal(r.dependant)
+        if not requires_principal(r.dependant, (require_principal,))
     ]
     assert missing == []
+
+
+def test_every_web_page_depends_on_the_web_session(app):
+    """Pages are behind the session cookie (never a bearer token), and named
+    `object.verb`, which is the action their audit event records."""
+    pages = web_page_routes(app)
+    assert {("GET", "/"), ("POST", "/deconnexion"), ("GET", "/evenements")} <= {
+        (m, r.path) for r in pages for m in r.methods
+    }
+    missing = [
+        (sorted(r.methods), r.path)
+        for r in pages
+        if not requires_principal(r.dependant, (require_web_principal, require_web_watcher))
+    ]
+    assert missing == []
+    unnamed = [r.path for r in pages if not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", r.name)]
+    assert unnamed == []
+
+
+async def test_every_web_page_sends_a_stranger_to_sign_in(app, client):
+    """No session: every page, read or form, answers with the sign-in page's address
+    (and the page to come back to), never with content."""
+    checked = 0
+    for route in web_page_routes(app):
+        path = PARAM.sub(lambda _: str(uuid.uuid4()), route.path)
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            response = await client.request(method, path)
+            where = f"{method} {route.path}"
+            assert response.status_code == 303, where
+            location = response.headers["location"]
+            assert location.startswith("/connexion?suite="), where
+            checked += 1
+    assert checked >= 3
 
 
 async def test_every_protected_route_answers_401_without_a_token(app, client):

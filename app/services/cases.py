@@ -129,6 +129,19 @@ async def _officer(session: AsyncSession, user_id: uuid.UUID, loc: list[str]) ->
     return user
 
 
+async def officer_named(
+    session: AsyncSession, principal: Principal, username: str, loc: list[str]
+) -> uuid.UUID:
+    """The id of the active officer with this username, for a form that names a colleague
+    (web client: team member, task assignee); 422 on `loc` when there is none."""
+    if not policy.works_cases(principal):
+        raise Problem(403, "forbidden", "Forbidden", "Only unit members work cases.")
+    user_id = await session.scalar(select(User.id).where(User.username == username.strip()))
+    if user_id is None:
+        raise invalid_field(loc, "no such active officer")
+    return (await _officer(session, user_id, loc)).id
+
+
 async def create_case(session: AsyncSession, principal: Principal, body: CaseCreate) -> Case:
     """Open a case in the caller's unit (or the unit named, when a member of several);
     the caller is the lead unless another is named."""
@@ -785,6 +798,20 @@ def _summary(case: Case, unit_code: str, lead: str) -> CaseSummary:
 async def case_summary(session: AsyncSession, case: Case) -> CaseSummary:
     row = (await session.execute(_with_names(select(Case)).where(Case.id == case.id))).one()
     return _summary(*row)
+
+
+async def cases_of_record(
+    session: AsyncSession, principal: Principal, record_id: uuid.UUID
+) -> list[CaseSummary]:
+    """The cases the caller may see that a record is linked to, most recent first (the
+    caller checked that it sees the record)."""
+    rows = await session.execute(
+        _with_names(select(Case))
+        .join(CaseRecord, CaseRecord.case_id == Case.id)
+        .where(CaseRecord.record_id == record_id, await policy.case_filter(session, principal))
+        .order_by(Case.created_at.desc(), Case.id.desc())
+    )
+    return [_summary(*row) for row in rows]
 
 
 async def search_cases(

@@ -520,8 +520,15 @@ async def _announce(session: AsyncSession, hits: list[Hit]) -> None:
 # --- reading hits -------------------------------------------------------------------------
 
 
-async def _hit_rows(session: AsyncSession, principal: Principal, query: Select):
+async def _hit_rows(
+    session: AsyncSession, principal: Principal, query: Select, record_id: uuid.UUID | None = None
+):
+    """The hits of `query` the caller is a side of, with the sides it is on; with
+    `record_id`, only the sides holding that record count."""
     sees_a, sees_b = await policy.hit_sides(session, principal)
+    if record_id is not None:
+        sees_a = and_(sees_a, Hit.a_record_id == record_id)
+        sees_b = and_(sees_b, Hit.b_record_id == record_id)
     return await session.execute(
         query.add_columns(sees_a.label("sees_a"), sees_b.label("sees_b")).where(or_(sees_a, sees_b))
     )
@@ -573,8 +580,10 @@ async def list_hits(
     selector_type: str | None,
     limit: int,
     cursor: str | None,
+    record_id: uuid.UUID | None = None,
 ) -> tuple[list[HitOut], str | None]:
-    """The hits on the caller's side, newest first."""
+    """The hits on the caller's side, newest first; with `record_id`, those whose side
+    the caller is on holds that record."""
     query = select(Hit)
     if kind:
         query = query.where(Hit.kind == kind)
@@ -588,6 +597,7 @@ async def list_hits(
             session,
             principal,
             query.order_by(Hit.created_at.desc(), Hit.id.desc()).limit(limit + 1),
+            record_id,
         )
     ).all()
     rows, next_cursor = page(rows, limit, lambda last: {"t": last[0].created_at, "i": last[0].id})
@@ -595,7 +605,10 @@ async def list_hits(
         session, {u for r in rows for u in (r[0].a_unit_id, r[0].b_unit_id)}
     )
     items = [hit_out(h, _my_side(principal, h, a, b), units) for h, a, b in rows]
-    audit.note(session, query={"kind": kind, "selector_type": selector_type}, results=len(items))
+    query_given = {"kind": kind, "selector_type": selector_type}
+    if record_id is not None:
+        query_given["record_id"] = str(record_id)
+    audit.note(session, query=query_given, results=len(items))
     return items, next_cursor
 
 

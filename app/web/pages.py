@@ -5,7 +5,9 @@ Interface text is French (the users are French officers); code, identifiers and 
 stay English. The labels below are the only translation table of the client.
 """
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -94,7 +96,106 @@ ESCALATION_STATUSES = {
     "returned": "Renvoyée",
     "declined": "Refusée",
 }
-DECISIONS = {"accept": "Accepter", "return": "Renvoyer", "decline": "Refuser"}
+ENTITY_KINDS = {
+    "person": "Personne",
+    "organisation": "Organisation",
+    "phone": "Téléphone",
+    "email": "Courriel",
+    "vehicle": "Véhicule",
+    "vessel": "Navire",
+    "container": "Conteneur",
+    "bank_account": "Compte bancaire",
+    "crypto_wallet": "Portefeuille de cryptoactifs",
+    "identity_document": "Document d'identité",
+    "address": "Adresse",
+}
+# The decision radios of the review queue, in the order shown. `forward` is the page's own:
+# accepting at an intermediate level and escalating at once to the level above.
+FORWARD = "forward"
+DECISIONS = {
+    "accept": "Accepter",
+    FORWARD: "Transmettre à l'échelon supérieur",
+    "return": "Renvoyer",
+    "decline": "Refuser",
+}
+DECISION_HELP = {
+    "accept": "Votre unité prend le dossier en charge ; l'unité d'origine garde son accès.",
+    FORWARD: "Votre unité accepte le dossier et l'escalade aussitôt à {unit}, avec vos"
+    " observations pour motif et la même priorité.",
+    "return": "Le dossier revient à l'unité d'origine pour complément d'information.",
+    "decline": "Le dossier revient à l'unité d'origine ; vos observations motivent le refus.",
+}
+TEAM_ROLES = {"lead": "Chef d'enquête", "member": "Membre", "observer": "Observateur"}
+TASK_STATUSES = {"todo": "À faire", "doing": "En cours", "done": "Terminée"}
+QUANTITY_UNITS = {
+    "kg": "kg",
+    "g": "g",
+    "tablets": "comprimés",
+    "doses": "doses",
+    "plants": "plants",
+}
+ASSET_CATEGORIES = {
+    "cash": "Numéraire",
+    "bank_account": "Compte bancaire",
+    "vehicle": "Véhicule",
+    "real_estate": "Bien immobilier",
+    "crypto": "Cryptoactifs",
+    "luxury_goods": "Biens de luxe",
+    "other": "Autre bien",
+}
+OUTCOMES = {
+    "judicial_referral": "Saisine de l'autorité judiciaire",
+    "transferred": "Transmis à un autre service",
+    "no_further_action": "Sans suite",
+    "merged": "Joint à un autre dossier",
+}
+# What a line of a case's timeline says happened.
+CASE_EVENTS = {
+    "created": "Dossier ouvert",
+    "updated": "Dossier modifié",
+    "team_member_set": "Équipe : agent ajouté ou modifié",
+    "team_member_removed": "Équipe : agent retiré",
+    "record_linked": "Renseignement rattaché",
+    "entity_added": "Entité ajoutée",
+    "task_added": "Tâche ajoutée",
+    "task_changed": "Tâche modifiée",
+    "note_added": "Note ajoutée",
+    "drug_seizure_added": "Saisie de stupéfiants",
+    "asset_seizure_added": "Saisie d'avoirs",
+    "arrest_added": "Interpellations",
+    "closed": "Dossier clos",
+    "reopened": "Dossier rouvert",
+    "delegated": "Dossier délégué",
+    "escalated": "Escalade demandée",
+    "escalation_accepted": "Escalade acceptée",
+    "escalation_returned": "Escalade renvoyée",
+    "escalation_declined": "Escalade refusée",
+}
+# The details of a timeline line worth showing, and what they are called.
+CASE_EVENT_DETAILS = {
+    "reference": "référence",
+    "title": "titre",
+    "summary": "résumé",
+    "priority": "priorité",
+    "unit": "unité",
+    "to_unit": "vers",
+    "by_unit": "par",
+    "justification": "motif",
+    "note": "observations",
+    "outcome": "issue",
+    "outcome_before": "issue précédente",
+    "judicial_reference": "référence judiciaire",
+    "user": "agent",
+    "role": "rôle",
+    "expires_at": "jusqu'au",
+    "status": "statut",
+    "due_on": "échéance",
+    "substance": "produit",
+    "quantity": "quantité",
+    "category": "catégorie",
+    "estimated_value_eur": "valeur estimée (€)",
+    "count": "nombre",
+}
 
 LABELS = {
     "agency": AGENCIES,
@@ -109,6 +210,15 @@ LABELS = {
     "priority": PRIORITIES,
     "case_status": CASE_STATUSES,
     "escalation_status": ESCALATION_STATUSES,
+    "entity_kind": ENTITY_KINDS,
+    "decision": DECISIONS,
+    "team_role": TEAM_ROLES,
+    "task_status": TASK_STATUSES,
+    "quantity_unit": QUANTITY_UNITS,
+    "asset_category": ASSET_CATEGORIES,
+    "outcome": OUTCOMES,
+    "case_event": CASE_EVENTS,
+    "case_event_detail": CASE_EVENT_DETAILS,
 }
 
 
@@ -125,8 +235,34 @@ def when(value: datetime | None, with_time: bool = True) -> str:
     return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
 
 
+def ago(value: datetime | None) -> str:
+    """How long ago, as one says it: « il y a 3 jours » (the largest whole unit)."""
+    if value is None:
+        return ""
+    seconds = max(0, int((datetime.now(UTC) - value).total_seconds()))
+    units = ((86400, "jour", "jours"), (3600, "heure", "heures"), (60, "minute", "minutes"))
+    for size, one, many in units:
+        if seconds >= size:
+            count = seconds // size
+            return f"il y a {count} {one if count == 1 else many}"
+    return "à l'instant"
+
+
+def number(value: Decimal | int | float | None, places: int | None = None) -> str:
+    """A number as written in French: « 1 234,5 » (`places` decimals when given, else
+    without trailing zeros)."""
+    if value is None:
+        return ""
+    text = f"{Decimal(value):,.{places}f}" if places is not None else f"{Decimal(value):,f}"
+    if places is None and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(",", "\u202f").replace(".", ",")
+
+
 templates.env.filters["label"] = label
 templates.env.filters["when"] = when
+templates.env.filters["ago"] = ago
+templates.env.filters["number"] = number
 templates.env.globals["LABELS"] = LABELS
 
 
@@ -158,6 +294,10 @@ _MESSAGES = {
     "enum": "Choisissez une valeur de la liste.",
     "int_parsing": "Nombre entier attendu.",
     "float_parsing": "Nombre attendu.",
+    "decimal_parsing": "Nombre attendu (par exemple 2,5).",
+    "decimal_max_digits": "Trop de chiffres : au plus {max_digits}.",
+    "decimal_max_places": "Trop de décimales : au plus {decimal_places}.",
+    "greater_than": "Doit être supérieur à {gt}.",
     "datetime_from_date_parsing": "Date et heure attendues (jj/mm/aaaa hh:mm).",
     "datetime_parsing": "Date et heure attendues (jj/mm/aaaa hh:mm).",
     "date_from_datetime_parsing": "Date attendue (jj/mm/aaaa).",
@@ -217,3 +357,86 @@ async def refused(session: AsyncSession, problem: Problem) -> None:
 def invalid_form(session: AsyncSession) -> None:
     """A form was sent back for its errors before any service ran: say so in the audit."""
     audit.note(session, outcome="failure", status=422)
+
+
+# --- forms ------------------------------------------------------------------------------
+
+# The key of a form's errors under which a message about the whole form is shown.
+WHOLE_FORM = "_form"
+
+REFUSALS = {
+    "forbidden": "Cette action ne vous est pas permise.",
+    "case_not_open": "Impossible : le dossier n'est pas ouvert (il est escaladé ou clos).",
+    "case_closed": "Le dossier est clos : rouvrez-le d'abord.",
+    "case_not_closed": "Seul un dossier clos peut être rouvert.",
+    "escalation_pending": "Ce dossier a déjà une escalade en attente de décision.",
+    "already_decided": "Cette escalade a déjà été décidée, sans doute par un autre chef d'unité.",
+    "already_linked": "Ce renseignement est déjà rattaché au dossier.",
+    "lead_required": "Le chef d'enquête reste dans l'équipe : désignez d'abord un autre chef.",
+    "precondition_failed": (
+        "Le dossier a été modifié entre-temps : rechargez la page et recommencez."
+    ),
+}
+# The services' messages about one field, in French.
+_SERVICE_MESSAGES = {
+    "not a unit above the custody unit": "Choisissez une unité au-dessus de l'unité saisie.",
+    "the custody unit has no unit above it": "L'unité saisie n'a pas d'échelon supérieur.",
+    "no such active officer": "Aucun agent actif ne porte cet identifiant.",
+    "not a member of the custody unit or of the case team": (
+        "Cet agent n'est ni membre de l'unité saisie ni de l'équipe du dossier."
+    ),
+    "the case lead stays lead without expiry; name another lead first": (
+        "Le chef d'enquête le reste, sans échéance : désignez d'abord un autre chef."
+    ),
+    "not a person entity of this case": "Choisissez une personne liée au dossier.",
+}
+
+
+async def form_fields(
+    request: Request, names: Iterable[str], repeated: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The named fields of a posted form (the CSRF token and anything else left out);
+    blank ones are left out too, so that the schema's defaults apply. `repeated` fields
+    (check boxes) come as lists."""
+    form = await request.form()
+    fields: dict[str, Any] = {}
+    for name in names:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            fields[name] = value
+    for name in repeated:
+        values = [v for v in form.getlist(name) if isinstance(v, str) and v.strip()]
+        if values:
+            fields[name] = values
+    return fields
+
+
+def refusal(problem: Problem) -> dict[str, str]:
+    """A service's refusal in French: beside the field it names, or about the whole form."""
+    errors: dict[str, str] = {}
+    for error in problem.errors or ():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "path", "query")]
+        message = _SERVICE_MESSAGES.get(error.get("msg", ""), "Valeur refusée.")
+        errors.setdefault("-".join(loc) or WHOLE_FORM, message)
+    if not errors:
+        errors[WHOLE_FORM] = REFUSALS.get(problem.code, "La demande n'a pas pu aboutir.")
+    return errors
+
+
+async def attempt(
+    session: AsyncSession, action: Callable[[], Awaitable[Any]]
+) -> tuple[Any, dict[str, str], int]:
+    """Run what a form asks: (its result, {}, 200) when done, else (None, its French errors,
+    the status to answer with), the transaction undone and the audit told. What does not
+    exist for the user (404) is not a form error: it propagates to the 404 page."""
+    try:
+        result = await action()
+    except ValidationError as exc:
+        invalid_form(session)
+        return None, field_errors(exc), 422
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        await refused(session, problem)
+        return None, refusal(problem), problem.status
+    return result, {}, 200

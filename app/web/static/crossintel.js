@@ -51,8 +51,68 @@
     });
   }
 
+  // --- Record form: entity rows added and removed in place; H3 note shown with H3 --------
+  // Without the script the same buttons submit the form, which comes back with the row
+  // added or removed (the server renders the same rows from the same templates).
+  function recordForm(form) {
+    var list = form.querySelector("[data-entities]");
+    var kindSelect = form.querySelector("#new_entity_kind");
+    var status = form.querySelector("[data-entity-status]");
+    var next = Number(list.getAttribute("data-next-index")) || 0;
+
+    function numbered(fragment, index) {
+      fragment.querySelectorAll("*").forEach(function (element) {
+        Array.prototype.forEach.call(element.attributes, function (attribute) {
+          if (attribute.value.indexOf("__i__") !== -1) {
+            element.setAttribute(attribute.name, attribute.value.split("__i__").join(index));
+          }
+        });
+      });
+    }
+
+    function addEntity() {
+      var template = form.querySelector('template[data-entity-template="' + kindSelect.value + '"]');
+      if (!template) return;
+      var fragment = template.content.cloneNode(true);
+      numbered(fragment, String(next));
+      next += 1;
+      var row = fragment.querySelector("[data-entity]");
+      list.appendChild(fragment);
+      var first = row.querySelector("input:not([type=hidden]), select");
+      (first || row).focus();
+      status.textContent = "Entité ajoutée : " + kindSelect.options[kindSelect.selectedIndex].text + ".";
+    }
+
+    form.addEventListener("click", function (event) {
+      var button = event.target.closest("button[name=action]");
+      if (!button) return;
+      if (button.hasAttribute("data-add-entity")) {
+        event.preventDefault();
+        addEntity();
+      } else if (button.hasAttribute("data-remove-entity")) {
+        event.preventDefault();
+        button.closest("[data-entity]").remove();
+        kindSelect.focus();
+        status.textContent = "Entité retirée.";
+      }
+    });
+
+    var note = form.querySelector("[data-handling-note]");
+    var codes = form.querySelectorAll("input[name=handling_code]");
+    function showNote() {
+      var chosen = form.querySelector("input[name=handling_code]:checked");
+      note.hidden = !(chosen && chosen.value === "H3");
+    }
+    codes.forEach(function (radio) {
+      radio.addEventListener("change", showNote);
+    });
+    showNote();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var panel = document.querySelector("[data-events]");
     if (panel) liveNotifications(panel);
+    var recordFormElement = document.querySelector("[data-record-form]");
+    if (recordFormElement) recordForm(recordFormElement);
   });
 })();
