@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import asyncpg
+from fastapi import Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import make_url
 
 from app.auth.principal import Principal, load_principal
@@ -183,3 +185,17 @@ async def notification_stream(
                 yield b": keepalive\n\n"
             elif notification is not None:
                 yield _event(notification)
+
+
+def stream_response(request: Request, principal: Principal, until: datetime) -> StreamingResponse:
+    """The HTTP answer carrying a user's notification stream until `until` (the end of the
+    token or web session it was opened with): the API's /events and the web client's."""
+    state = request.app.state
+    stream = notification_stream(
+        state.db, state.events, principal, state.settings.events_keepalive_seconds, until
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

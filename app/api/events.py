@@ -5,7 +5,7 @@ from fastapi.responses import StreamingResponse
 
 from app.auth.principal import PrincipalDep
 from app.errors import forbidden
-from app.events import notification_stream
+from app.events import stream_response
 
 router = APIRouter(tags=["notifications"])
 
@@ -32,16 +32,4 @@ async def event_stream(request: Request, principal: PrincipalDep) -> StreamingRe
     """
     if principal.kind != "user":
         raise forbidden("Service clients receive no notifications; this stream is for people.")
-    state = request.app.state
-    stream = notification_stream(
-        state.db,
-        state.events,
-        principal,
-        state.settings.events_keepalive_seconds,
-        request.state.token_expires_at,
-    )
-    return StreamingResponse(
-        stream,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return stream_response(request, principal, request.state.token_expires_at)

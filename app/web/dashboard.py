@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from app.db import SessionDep
-from app.events import notification_stream
+from app.events import stream_response
 from app.services import cases as cases_service
 from app.services import deconfliction as deconfliction_service
 from app.services import escalations as escalations_service
@@ -73,16 +73,4 @@ async def events(request: Request, principal: WebWatcherDep) -> StreamingRespons
     """The signed-in user's new notifications as server-sent events (the stream of
     `GET /api/v1/events`). Reading it is not activity: the stream ends when the session
     would end for idleness, and on sign-out; the page then goes back to sign-in."""
-    state = request.app.state
-    stream = notification_stream(
-        state.db,
-        state.events,
-        principal,
-        state.settings.events_keepalive_seconds,
-        request.state.session_ends_at,
-    )
-    return StreamingResponse(
-        stream,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return stream_response(request, principal, request.state.session_ends_at)
