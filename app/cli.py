@@ -204,7 +204,9 @@ def serve(host: str | None, port: int | None, do_migrate: bool, do_demo: bool) -
             _print_summary(_in_transaction(demo_service.load_demo, "demo.load"))
         configure_logging(settings.log_level)
         app = create_app(settings)
-        click.echo(f"\ncrossintel is serving on http://{host}:{port}/ (web client; API docs: /docs)")
+        click.echo(
+            f"\ncrossintel is serving on http://{host}:{port}/ (web client; API docs: /docs)"
+        )
         if do_demo:
             _print_demo_signins(settings)
         click.echo("Press Ctrl-C to stop.\n")

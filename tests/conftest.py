@@ -164,6 +164,18 @@ async def auth(client: httpx.AsyncClient):
     return headers
 
 
+async def add_membership(
+    client: httpx.AsyncClient, admin: dict, user_id: str, unit_id: str, role: str = "officer"
+) -> None:
+    """Make the user a member of the unit (an admin's call)."""
+    response = await client.put(
+        f"/api/v1/admin/users/{user_id}/memberships",
+        headers=admin,
+        json={"unit_id": unit_id, "role": role},
+    )
+    assert response.status_code == 200, response.text
+
+
 @pytest.fixture
 async def new_user(client: httpx.AsyncClient, auth):
     """new_user(agency, unit_code, role) -> (user json, password): a fresh account of its own."""
@@ -187,12 +199,7 @@ async def new_user(client: httpx.AsyncClient, auth):
         user = response.json()
         if unit_code:
             units = await unit_ids(client, admin)
-            response = await client.put(
-                f"/api/v1/admin/users/{user['id']}/memberships",
-                headers=admin,
-                json={"unit_id": units[unit_code], "role": role},
-            )
-            assert response.status_code == 200, response.text
+            await add_membership(client, admin, user["id"], units[unit_code], role)
         return user, password
 
     return make

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from app.models import Escalation
-from tests.conftest import record_body, unit_ids, user_headers
+from tests.conftest import add_membership, record_body, unit_ids, user_headers
 
 API = "/api/v1"
 # A purpose of access (a justification): reading a record seen only through a case grant
@@ -264,15 +264,6 @@ async def full_queue(client, headers, **params) -> list[dict]:
             return items
 
 
-async def second_membership(client, auth, user_id, unit_id, role="officer") -> None:
-    response = await client.put(
-        f"{API}/admin/users/{user_id}/memberships",
-        headers=await auth("admin"),
-        json={"unit_id": unit_id, "role": role},
-    )
-    assert response.status_code == 200, response.text
-
-
 # --------------------------------------------------------------------------------------
 # Creation and references.
 
@@ -330,7 +321,7 @@ async def test_analyst_of_a_cross_cannot_open_a_case(client, new_user):
 async def test_member_of_two_units_names_the_unit(client, auth, new_user):
     ids = await units(client, auth)
     user, password = await new_user("police", "CROSS-13", "officer")
-    await second_membership(client, auth, user["id"], ids["CROSS-83"])
+    await add_membership(client, await auth("admin"), user["id"], ids["CROSS-83"])
     headers = await user_headers(client, user, password)
     missing = await client.post(f"{API}/cases", json={"title": "Deux unités"}, headers=headers)
     assert loc(missing) == ["body", "unit_id"]

@@ -28,12 +28,14 @@ def fresh_client(app) -> httpx.AsyncClient:
 
 
 async def sign_in_form(client: httpx.AsyncClient, username: str, password: str, **extra):
-    """GET the form, then POST it with its token (and `extra` fields over it)."""
+    """GET the form, then POST it with its token (and `extra` fields over it), with a
+    request id of its own (`answer.request.headers["X-Request-ID"]`)."""
     form = await client.get("/connexion")
     token = SIGN_IN_TOKEN.search(form.text).group(1)
     data = {"username": username, "password": password, "sign_in_token": token, "next": "/"}
     data.update(extra)
-    return await client.post("/connexion", data=data)
+    answer, _ = await send(client, "POST", "/connexion", data=data)
+    return answer
 
 
 async def set_session_times(db, user: WebUser, *, idle_minutes: int = 0, expired: bool = False):
@@ -290,20 +292,9 @@ async def test_dashboard_shows_pending_escalations_to_supervisors(web, client, a
 
 async def test_web_sign_in_and_out_are_audited(app, db):
     async with fresh_client(app) as client:
-        form = await client.get("/connexion")
-        token = SIGN_IN_TOKEN.search(form.text).group(1)
-        answer, request_id = await send(
-            client,
-            "POST",
-            "/connexion",
-            data={
-                "username": "cross13.gendarme",
-                "password": DEMO_PASSWORD,
-                "sign_in_token": token,
-            },
-        )
+        answer = await sign_in_form(client, "cross13.gendarme", DEMO_PASSWORD)
         assert answer.status_code == 303
-        event = await conftest.the_event(db, request_id)
+        event = await conftest.the_event(db, answer.request.headers["X-Request-ID"])
         assert (event["action"], event["outcome"], event["actor_name"]) == (
             "auth.sign_in",
             "success",
@@ -320,16 +311,9 @@ async def test_web_sign_in_and_out_are_audited(app, db):
 
 async def test_failed_web_sign_in_is_audited_without_the_password(app, db):
     async with fresh_client(app) as client:
-        form = await client.get("/connexion")
-        token = SIGN_IN_TOKEN.search(form.text).group(1)
-        answer, request_id = await send(
-            client,
-            "POST",
-            "/connexion",
-            data={"username": "cross13.police", "password": "Tr0mpette!", "sign_in_token": token},
-        )
+        answer = await sign_in_form(client, "cross13.police", "Tr0mpette!")
         assert answer.status_code == 400
-        events = await conftest.events_of(db, request_id)
+        events = await conftest.events_of(db, answer.request.headers["X-Request-ID"])
         assert [(e["action"], e["outcome"]) for e in events] == [("auth.sign_in", "failure")]
         assert "Tr0mpette" not in json.dumps(events, default=str)
 

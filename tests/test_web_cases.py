@@ -41,6 +41,13 @@ def queue_item(page: str, reference: str) -> tuple[str, str]:
     raise AssertionError(f"{reference} is not in the queue")
 
 
+async def decide(user, escalation_id: str, decision: str, note: str):
+    """Decide an escalation from the review queue."""
+    return await user.post(
+        f"/escalades/{escalation_id}/decision", data={"decision": decision, "note": note}
+    )
+
+
 def reference_of(page: str) -> str:
     return re.search(r"<h1>Dossier (\S+) — ", page).group(1)
 
@@ -93,10 +100,7 @@ async def test_a_case_goes_from_cross13_up_to_ofast(web, client, auth):
     assert title in item and "Ramifications dans le Var" in item and "cross13.chef" in item
     assert "Priorité urgente" in item and "à l'instant" in unescape(item)  # its age
     assert 'value="forward"' in item and "(OFAST)" in item
-    answer = await marseille.post(
-        f"/escalades/{escalation_id}/decision",
-        data={"decision": "forward", "note": "Dimension nationale : à l'OFAST."},
-    )
+    answer = await decide(marseille, escalation_id, "forward", "Dimension nationale : à l'OFAST.")
     assert answer.status_code == 303
     confirmation = await marseille.get(answer.headers["location"])
     assert "Décision enregistrée" in confirmation.text and reference in confirmation.text
@@ -107,10 +111,7 @@ async def test_a_case_goes_from_cross13_up_to_ofast(web, client, auth):
     assert onward_id != escalation_id and "ANT-MARSEILLE" in item
     assert "Dimension nationale" in item  # the observations became the justification
     assert 'value="forward"' not in item  # nothing above OFAST
-    answer = await ofast.post(
-        f"/escalades/{onward_id}/decision",
-        data={"decision": "accept", "note": "Pris en charge par le pôle opérations."},
-    )
+    answer = await decide(ofast, onward_id, "accept", "Pris en charge par le pôle opérations.")
     assert answer.status_code == 303
 
     page = await chef.get(f"/dossiers/{case_id}")  # the origin keeps access

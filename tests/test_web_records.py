@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import delete
 
 from app.models import RecordGrant
-from tests.conftest import record_body, send, the_event, unit_ids
+from tests.conftest import add_membership, record_body, send, the_event, unit_ids
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
 EXE = (
@@ -287,12 +287,7 @@ async def test_a_member_of_several_units_chooses_the_origin_unit(web, client, au
     user, password = await new_user("gendarmerie", "CROSS-13", "officer")
     admin = await auth("admin")
     units = await unit_ids(client, admin)
-    added = await client.put(
-        f"/api/v1/admin/users/{user['id']}/memberships",
-        headers=admin,
-        json={"unit_id": units["CROSS-83"], "role": "officer"},
-    )
-    assert added.status_code == 200, added.text
+    await add_membership(client, admin, user["id"], units["CROSS-83"])
     officer = await web(user["username"], password)
     form = await officer.get("/renseignements/nouveau")
     assert '<label for="unit_id">Unité d\'origine (obligatoire)</label>' in unescape(form.text)

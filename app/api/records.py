@@ -7,7 +7,6 @@ not exist.
 import uuid
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -16,6 +15,7 @@ from app.api.purpose import PurposeDep
 from app.auth.principal import PrincipalDep
 from app.concurrency import etag
 from app.db import SessionDep
+from app.downloads import attachment_response
 from app.schemas.audit import AccessLogPage
 from app.schemas.records import (
     AttachmentOut,
@@ -199,21 +199,7 @@ async def download_attachment(
     """Download an attachment, always as a download (never rendered inline); a purpose
     of access as for reading the record."""
     attachment = await records_service.get_attachment(session, principal, record_id, attachment_id)
-    ascii_name = attachment.filename.encode("ascii", "ignore").decode().replace('"', "") or "file"
-    disposition = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(attachment.filename)}"
-    )
-    store = FileStore(request.app.state.settings.data_dir)
-    return StreamingResponse(
-        store.stream(attachment.sha256),
-        media_type=attachment.content_type,
-        headers={
-            "Content-Disposition": disposition,
-            "Content-Length": str(attachment.size),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return attachment_response(FileStore(request.app.state.settings.data_dir), attachment)
 
 
 @router.get("/{record_id}/access-log", response_model=AccessLogPage, name="record.access_log")

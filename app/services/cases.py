@@ -121,25 +121,28 @@ async def _next_reference(session: AsyncSession, unit_id: uuid.UUID) -> str:
     return f"{code}-{year}-{number:04d}"
 
 
-async def _officer(session: AsyncSession, user_id: uuid.UUID, loc: list[str]) -> User:
-    """An active account that works intelligence (platform admins and auditors do not)."""
-    user = await session.get(User, user_id)
+def _active_officer(user: User | None, loc: list[str]) -> User:
+    """An active account that works intelligence (platform admins and auditors do not);
+    422 on `loc` otherwise."""
     if user is None or not user.is_active or user.platform_roles:
         raise invalid_field(loc, "no such active officer")
     return user
+
+
+async def _officer(session: AsyncSession, user_id: uuid.UUID, loc: list[str]) -> User:
+    return _active_officer(await session.get(User, user_id), loc)
 
 
 async def officer_named(
     session: AsyncSession, principal: Principal, username: str, loc: list[str]
 ) -> uuid.UUID:
     """The id of the active officer with this username, for a form that names a colleague
-    (web client: team member, task assignee); 422 on `loc` when there is none."""
+    (web client: team member, task assignee); 422 on `loc` when there is none. Only those
+    who work cases may look colleagues up by name (403)."""
     if not policy.works_cases(principal):
         raise Problem(403, "forbidden", "Forbidden", "Only unit members work cases.")
-    user_id = await session.scalar(select(User.id).where(User.username == username.strip()))
-    if user_id is None:
-        raise invalid_field(loc, "no such active officer")
-    return (await _officer(session, user_id, loc)).id
+    user = await session.scalar(select(User).where(User.username == username.strip()))
+    return _active_officer(user, loc).id
 
 
 async def create_case(session: AsyncSession, principal: Principal, body: CaseCreate) -> Case:

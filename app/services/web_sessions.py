@@ -39,24 +39,21 @@ def session_jti(session_id: uuid.UUID) -> str:
     return f"web:{session_id}"
 
 
-async def sign_in(
-    session: AsyncSession, settings: Settings, username: str, password: str
-) -> tuple[str, str]:
+async def sign_in(session: AsyncSession, settings: Settings, username: str, password: str) -> str:
     """Check the password (auth.authenticate: lockout and audit included) and open a
-    session. Returns (cookie token, CSRF token); raises auth.OAuthError when refused."""
+    session. Returns the cookie's token; raises auth.OAuthError when refused."""
     user = await auth_service.authenticate(session, settings, username, password)
     token = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(32)
     session.add(
         WebSession(
             token_hash=hash_token(token),
             user_id=user.id,
-            csrf_token=csrf,
+            csrf_token=secrets.token_urlsafe(32),
             expires_at=datetime.now(UTC) + timedelta(hours=settings.web_session_hours),
         )
     )
     audit.note(session, via="web")
-    return token, csrf
+    return token
 
 
 _LIVE = (

@@ -77,7 +77,7 @@ async def sign_in(
             username=username,
         )
     try:
-        token, _ = await web_sessions.sign_in(
+        token = await web_sessions.sign_in(
             session, request.app.state.settings, username.strip(), password
         )
     except auth_service.OAuthError:

@@ -6,7 +6,6 @@ audit action). Success answers 303 back to the case; a form sent back re-renders
 page with the error beside the field and what was typed kept.
 """
 
-import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
@@ -21,7 +20,6 @@ from app.auth import policy
 from app.auth.principal import Principal
 from app.concurrency import etag
 from app.db import SessionDep
-from app.errors import Problem
 from app.schemas.cases import (
     ArrestIn,
     AssetSeizureIn,
@@ -39,7 +37,7 @@ from app.schemas.escalations import EscalationCreate
 from app.services import cases as cases_service
 from app.services import escalations as escalations_service
 from app.services import units as units_service
-from app.web.pages import PARIS, attempt, form_fields, render
+from app.web.pages import PARIS, allowed, attempt, form_fields, render
 from app.web.session import WebPrincipalDep
 
 router = APIRouter()
@@ -65,17 +63,6 @@ def _end_of_day(value: str) -> datetime | str:
     except ValueError:
         return value
     return datetime.combine(day, time(23, 59, 59), PARIS)
-
-
-async def _passes(check: Callable[[], Awaitable[None] | None]) -> bool:
-    """Whether a policy check lets the viewer do something (it raises when not)."""
-    try:
-        result = check()
-        if inspect.isawaitable(result):
-            await result
-    except Problem:
-        return False
-    return True
 
 
 # --- the list ---------------------------------------------------------------------------
@@ -178,9 +165,9 @@ async def _case_page(
     case = await cases_service.get_case(session, principal, case_id)
     detail = await cases_service.detail(session, principal, case)
     may = {
-        "work": await _passes(lambda: policy.check_case_work(session, principal, case)),
-        "lead": await _passes(lambda: policy.check_case_lead(session, principal, case)),
-        "supervise": await _passes(lambda: policy.check_custody_supervisor(principal, case)),
+        "work": await allowed(lambda: policy.check_case_work(session, principal, case)),
+        "lead": await allowed(lambda: policy.check_case_lead(session, principal, case)),
+        "supervise": await allowed(lambda: policy.check_custody_supervisor(principal, case)),
     }
     targets = {}
     if may["supervise"] and case.status == "open":

@@ -5,6 +5,7 @@ Interface text is French (the users are French officers); code, identifiers and 
 stay English. The labels below are the only translation table of the client.
 """
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Problem
-from app.services import audit
+from app.services import audit, deconfliction
 
 PARIS = ZoneInfo("Europe/Paris")
 HERE = Path(__file__).resolve().parent
@@ -100,13 +101,13 @@ ENTITY_KINDS = {
     "person": "Personne",
     "organisation": "Organisation",
     "phone": "Téléphone",
-    "email": "Courriel",
+    "email": "Adresse électronique",
     "vehicle": "Véhicule",
     "vessel": "Navire",
     "container": "Conteneur",
     "bank_account": "Compte bancaire",
     "crypto_wallet": "Portefeuille de cryptoactifs",
-    "identity_document": "Document d'identité",
+    "identity_document": "Pièce d'identité",
     "address": "Adresse",
 }
 # The decision radios of the review queue, in the order shown. `forward` is the page's own:
@@ -211,6 +212,7 @@ LABELS = {
     "case_status": CASE_STATUSES,
     "escalation_status": ESCALATION_STATUSES,
     "entity_kind": ENTITY_KINDS,
+    "selector_type": deconfliction.TYPE_LABELS,
     "decision": DECISIONS,
     "team_role": TEAM_ROLES,
     "task_status": TASK_STATUSES,
@@ -421,6 +423,18 @@ def refusal(problem: Problem) -> dict[str, str]:
     if not errors:
         errors[WHOLE_FORM] = REFUSALS.get(problem.code, "La demande n'a pas pu aboutir.")
     return errors
+
+
+async def allowed(check: Callable[[], Awaitable[None] | None]) -> bool:
+    """Whether a policy check lets the viewer do something (it raises when not): which
+    forms a page offers."""
+    try:
+        result = check()
+        if inspect.isawaitable(result):
+            await result
+    except Problem:
+        return False
+    return True
 
 
 async def attempt(

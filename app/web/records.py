@@ -19,10 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 
-from app.api import records as records_api
 from app.auth import policy
 from app.auth.principal import Principal
 from app.db import SessionDep
+from app.downloads import attachment_response
 from app.errors import Problem
 from app.schemas.records import DrugType, HandlingCode, RecordCreate, Reliability
 from app.services import audit
@@ -38,19 +38,7 @@ router = APIRouter()
 
 # --- entities: kinds and fields as the form shows them ----------------------------------------
 
-ENTITY_KINDS = {
-    "person": "Personne",
-    "organisation": "Organisation",
-    "phone": "Téléphone",
-    "email": "Adresse électronique",
-    "vehicle": "Véhicule",
-    "vessel": "Navire",
-    "container": "Conteneur",
-    "bank_account": "Compte bancaire",
-    "crypto_wallet": "Portefeuille de cryptoactifs",
-    "identity_document": "Pièce d'identité",
-    "address": "Adresse",
-}
+ENTITY_KINDS = pages.ENTITY_KINDS
 COUNTRY_HINT = "Code pays à deux lettres (FR, ES, MA…)."
 
 
@@ -169,6 +157,8 @@ RECORD_FIELDS = (
     "unit_id",
     "tags",
 )
+# The fields that RecordCreate does not take as typed (`body` reads them).
+READ = ("occurred_at", "commune", "departement", "tags")
 DEFAULTS = {"handling_code": "H0", "marking": "NP", "scope": "unit"}
 ENTITY_INPUT = re.compile(r"^entities-(\d+)-([a-z_]+)$")
 # The form field showing an error the schema reports with a plain `value_error`.
@@ -248,21 +238,7 @@ class RecordForm:
         """The RecordCreate input: fields left empty are left out (the schema then says
         which are required); the date and time typed are Paris time."""
         given = {k: v for k, v in self.values.items() if v}
-        body: dict[str, Any] = {
-            k: given[k]
-            for k in (
-                "title",
-                "narrative",
-                "source_reliability",
-                "information_assessment",
-                "handling_code",
-                "handling_note",
-                "marking",
-                "scope",
-                "unit_id",
-            )
-            if k in given
-        }
+        body: dict[str, Any] = {k: given[k] for k in RECORD_FIELDS if k in given and k not in READ}
         if "occurred_at" in given:
             body["occurred_at"] = _paris_time(given["occurred_at"])
         body["location"] = {k: given[k] for k in ("commune", "departement") if k in given}
@@ -344,6 +320,51 @@ def _attachment_refusal(problem: Problem, filename: str | None, max_bytes: int) 
     return None
 
 
+async def _attach(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    record_id: uuid.UUID,
+    uploads: list[UploadFile],
+) -> tuple[str, int] | None:
+    """Attach the files chosen to the record, all or none: None when done; when the store
+    refuses one (413/415), the message beside the file input and the status, the
+    transaction undone. Any other refusal propagates."""
+    settings = request.app.state.settings
+    store = FileStore(settings.data_dir)
+    for upload in uploads:
+        try:
+            await records_service.add_attachment(
+                session,
+                principal,
+                record_id,
+                store,
+                upload,
+                upload.filename,
+                settings.attachment_max_bytes,
+            )
+        except Problem as problem:
+            refusal = _attachment_refusal(problem, upload.filename, settings.attachment_max_bytes)
+            if refusal is None:
+                raise
+            await pages.refused(session, problem)
+            return refusal, problem.status
+    return None
+
+
+def _file_input(request: Request) -> dict[str, Any]:
+    """What a page's file input says of the files it takes."""
+    return {
+        "max_megabytes": request.app.state.settings.attachment_max_bytes // 2**20,
+        "allowed_files": ALLOWED_FILES,
+    }
+
+
+def _purpose_query(purpose: str) -> str:
+    """The query string that carries a purpose of access on to a record's links."""
+    return "?" + urlencode({"purpose": purpose}) if purpose else ""
+
+
 def _form_page(
     request: Request,
     principal: Principal,
@@ -367,8 +388,7 @@ def _form_page(
             "entity_fields": ENTITY_FIELDS,
             "scope_help": pages.SCOPE_HELP,
             "several_units": len(principal.memberships) > 1,
-            "max_megabytes": request.app.state.settings.attachment_max_bytes // 2**20,
-            "allowed_files": ALLOWED_FILES,
+            **_file_input(request),
         },
         status,
     )
@@ -418,32 +438,18 @@ async def create_record(
             status=422,
             files_dropped=bool(uploads),
         )
-    settings = request.app.state.settings
-    filename = None
     try:
-        record = await records_service.create_record(session, principal, body, settings)
-        for upload in uploads:
-            filename = upload.filename
-            await records_service.add_attachment(
-                session,
-                principal,
-                record.id,
-                FileStore(settings.data_dir),
-                upload,
-                upload.filename,
-                settings.attachment_max_bytes,
-            )
+        record = await records_service.create_record(
+            session, principal, body, request.app.state.settings
+        )
     except Problem as problem:
-        refusal = _attachment_refusal(problem, filename, settings.attachment_max_bytes)
-        errors = {"attachments": refusal} if refusal else None
-        if errors is None and problem.status == 422 and problem.errors:
-            errors = {
-                str(e["loc"][-1]): SERVICE_ERRORS.get(str(e["loc"][-1]), e["msg"])
-                for e in problem.errors
-            }
-        if errors is None:
+        if problem.status != 422 or not problem.errors:
             raise
         await pages.refused(session, problem)
+        errors = {
+            str(e["loc"][-1]): SERVICE_ERRORS.get(str(e["loc"][-1]), e["msg"])
+            for e in problem.errors
+        }
         return _form_page(
             request,
             principal,
@@ -451,6 +457,17 @@ async def create_record(
             errors=errors,
             status=problem.status,
             files_dropped=bool(uploads),
+        )
+    refused = await _attach(request, session, principal, record.id, uploads)
+    if refused:
+        refusal, status = refused
+        return _form_page(
+            request,
+            principal,
+            form,
+            errors={"attachments": refusal},
+            status=status,
+            files_dropped=True,
         )
     return RedirectResponse(f"/renseignements/{record.id}", status_code=303)
 
@@ -474,14 +491,6 @@ def _entity_view(entity: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
             text = spec.options.get(value, str(value))
         facts.append((spec.label, text))
     return ENTITY_KINDS.get(kind, kind), facts
-
-
-def _can_edit(principal: Principal, record: Any) -> bool:
-    try:
-        policy.check_can_edit(principal, record)
-    except Problem:
-        return False
-    return True
 
 
 async def _record_page(
@@ -517,7 +526,6 @@ async def _record_page(
         cursor=None,
     )
     linked_ids = {c.id for c in linked}
-    purpose = request.query_params.get("purpose", "").strip()
     return pages.render(
         request,
         "record.html",
@@ -528,13 +536,11 @@ async def _record_page(
             "linked_cases": linked,
             "open_cases": [c for c in open_cases if c.id not in linked_ids],
             "hits": hits,
-            "selector_labels": deconfliction_service.TYPE_LABELS,
             "scope_help": pages.SCOPE_HELP,
-            "can_edit": _can_edit(principal, record),
+            "can_edit": await pages.allowed(lambda: policy.check_can_edit(principal, record)),
             "upload_error": upload_error,
-            "purpose_query": "?" + urlencode({"purpose": purpose}) if purpose else "",
-            "max_megabytes": request.app.state.settings.attachment_max_bytes // 2**20,
-            "allowed_files": ALLOWED_FILES,
+            "purpose_query": _purpose_query(request.query_params.get("purpose", "").strip()),
+            **_file_input(request),
         },
         status,
     )
@@ -557,7 +563,6 @@ async def upload_attachments(
 ) -> Response:
     """Attach the files chosen to the record (its origin unit only), all or none: a file
     refused (413/415) brings the page back with the reason beside the file input."""
-    settings = request.app.state.settings
     uploads = _uploads(await request.form(), "attachments")
     if not uploads:
         pages.invalid_form(session)
@@ -569,26 +574,11 @@ async def upload_attachments(
             upload_error="Choisissez au moins un fichier.",
             status=422,
         )
-    filename = None
-    try:
-        for upload in uploads:
-            filename = upload.filename
-            await records_service.add_attachment(
-                session,
-                principal,
-                record_id,
-                FileStore(settings.data_dir),
-                upload,
-                upload.filename,
-                settings.attachment_max_bytes,
-            )
-    except Problem as problem:
-        refusal = _attachment_refusal(problem, filename, settings.attachment_max_bytes)
-        if refusal is None:
-            raise
-        await pages.refused(session, problem)
+    refused = await _attach(request, session, principal, record_id, uploads)
+    if refused:
+        refusal, status = refused
         return await _record_page(
-            request, session, principal, record_id, upload_error=refusal, status=problem.status
+            request, session, principal, record_id, upload_error=refusal, status=status
         )
     return RedirectResponse(f"/renseignements/{record_id}#pieces", status_code=303)
 
@@ -603,9 +593,8 @@ async def download_attachment(
 ) -> StreamingResponse:
     """Download an attachment, as the API does: always as a download, `nosniff`, and a
     purpose of access (`?purpose=`) as for reading the record."""
-    return await records_api.download_attachment(
-        record_id, attachment_id, request, session, principal
-    )
+    attachment = await records_service.get_attachment(session, principal, record_id, attachment_id)
+    return attachment_response(FileStore(request.app.state.settings.data_dir), attachment)
 
 
 @router.post("/renseignements/{record_id}/dossier", name="case.record.link")
@@ -789,11 +778,10 @@ async def search(request: Request, session: SessionDep, principal: WebPrincipalD
         context["errors"] = errors
         return page(problem.status)
     unit_ids = {code: unit_id for unit_id, code in units.items()}
-    record_query = "?" + urlencode({"purpose": purpose}) if purpose else ""
     context.update(
         searched=True,
         items=items,
-        record_query=record_query,
+        record_query=_purpose_query(purpose),
         total=sum(facets.unit.values()),
         next_page=link(cursor=next_cursor) if next_cursor else None,
         facet_drugs=[
