@@ -97,6 +97,10 @@ async def test_a_case_goes_from_cross13_up_to_ofast(web, client, auth):
     queue = await marseille.get("/escalades")
     assert queue.status_code == 200
     escalation_id, item = queue_item(queue.text, reference)
+    # The case page sends whoever decides, and only them, to the queue.
+    to_queue = f'href="/escalades#escalade-{escalation_id}"'
+    assert to_queue in (await marseille.get(f"/dossiers/{case_id}")).text
+    assert to_queue not in page.text
     assert title in item and "Ramifications dans le Var" in item and "cross13.chef" in item
     assert "Priorité urgente" in item and "à l'instant" in unescape(item)  # its age
     assert 'value="forward"' in item and "(OFAST)" in item

@@ -169,6 +169,7 @@ async def _case_page(
         "lead": await allowed(lambda: policy.check_case_lead(session, principal, case)),
         "supervise": await allowed(lambda: policy.check_custody_supervisor(principal, case)),
     }
+    escalations = await escalations_service.case_escalations(session, principal, case)
     targets = {}
     if may["supervise"] and case.status == "open":
         for unit_id in await units_service.ancestor_ids(session, case.unit_id):
@@ -180,7 +181,14 @@ async def _case_page(
         {
             "case": detail,
             "timeline": await cases_service.timeline(session, principal, case_id),
-            "escalations": await escalations_service.case_escalations(session, principal, case),
+            "escalations": escalations,
+            # Pending escalations this viewer decides (on the queue page).
+            "decides": {
+                e.id
+                for e in escalations
+                if e.status == "pending"
+                and await allowed(lambda e=e: policy.check_decides(principal, e))
+            },
             "persons": [e for e in detail["entities"] if e.data.get("kind") == "person"],
             "usernames": {str(m["user_id"]): m["username"] for m in detail["team"]},
             "may": may,
