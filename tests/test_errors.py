@@ -41,7 +41,7 @@ async def test_404_unknown_unit(client, auth):
 async def test_404_unknown_path(client):
     path = "/api/v1/no-such-thing"
     assert_problem(await client.get(path, params={"q": "x"}), 404, "not_found", path)
-    assert_problem(await client.get("/nowhere"), 404, "not_found", "/nowhere")
+    assert_problem(await client.get("/api/nowhere"), 404, "not_found", "/api/nowhere")
 
 
 async def test_405_wrong_method(client):
@@ -96,20 +96,30 @@ async def test_422_malformed_json(client, auth):
 async def test_500_hides_internals(settings, db, caplog):
     app = create_app(settings, db=db)
 
-    @app.get("/boom")
+    @app.get("/api/boom")
     async def boom() -> dict:
+        raise RuntimeError("secret internals")
+
+    @app.get("/page-boom")
+    async def page_boom() -> dict:
         raise RuntimeError("secret internals")
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     with caplog.at_level(logging.ERROR, logger="crossintel.errors"):
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            response = await c.get("/boom", headers={"X-Request-ID": "boom-1"})
+            response = await c.get("/api/boom", headers={"X-Request-ID": "boom-1"})
+            page = await c.get("/page-boom", headers={"X-Request-ID": "boom-2"})
+    # A page of the web client fails as a page, as silent about internals.
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "Erreur interne" in page.text and "boom-2" in page.text
+    assert "secret internals" not in page.text and "Traceback" not in page.text
+    assert page.headers.get("x-request-id") == "boom-2"
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert PROBLEM_KEYS <= set(body)
     assert body["status"] == 500 and body["code"] == "internal_error"
-    assert body["instance"] == "/boom"
+    assert body["instance"] == "/api/boom"
     assert body["request_id"] == "boom-1"
     assert "secret internals" not in response.text
     assert "RuntimeError" not in response.text
@@ -117,6 +127,6 @@ async def test_500_hides_internals(settings, db, caplog):
     assert response.headers.get("x-request-id") == "boom-1"
     # The operator, not the caller, gets the details, with the request id to find them.
     logged = [r for r in caplog.records if r.name == "crossintel.errors"]
-    assert len(logged) == 1
+    assert len(logged) == 2
     assert logged[0].exc_info is not None and "secret internals" in str(logged[0].exc_info[1])
     assert getattr(logged[0], "request_id", None) == "boom-1"

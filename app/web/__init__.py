@@ -70,7 +70,7 @@ def problem_page(request: Request, problem: Problem) -> Response | None:
     status = problem.status
     if status == 422 and request.method == "GET" and not purpose_asked:
         status = 404
-    return render(
+    response = render(
         request,
         "error.html",
         {
@@ -83,3 +83,7 @@ def problem_page(request: Request, problem: Problem) -> Response | None:
         },
         status,
     )
+    for name, value in (problem.headers or {}).items():
+        if name.lower() != "www-authenticate":  # a bearer challenge means nothing to a page
+            response.headers[name] = value
+    return response
