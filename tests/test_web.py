@@ -14,6 +14,7 @@ import httpx
 import pytest
 from conftest import CSRF_FIELD, DEMO_PASSWORD, WebUser, record_body, web_sign_in
 from sqlalchemy import text
+from test_routes import web_page_routes
 
 send = conftest.send
 
@@ -332,3 +333,41 @@ async def test_pages_and_refusals_are_audited_under_the_actions_names(web, db):
     assert answer.status_code == 403
     event = await conftest.the_event(db, request_id)
     assert (event["action"], event["outcome"], event["status"]) == ("auth.sign_out", "denied", 403)
+
+
+def web_pages(app) -> list[tuple[str, str, str]]:
+    """(method, path template, name) of every web page behind the session."""
+    return [
+        (method, r.path, r.name)
+        for r in web_page_routes(app)
+        for method in sorted(r.methods - {"HEAD"})
+    ]
+
+
+async def test_every_page_leaves_its_event(app, web, db):
+    """By construction, as for the API: each page read leaves one event under its
+    route's name, and each page naming an object that is not there (or not visible)
+    leaves a denial naming that object. (The event stream is tested on its own, forms
+    with their pages.)"""
+    user = await web("cross13.chef")
+    checked = set()
+    for method, template, name in web_pages(app):
+        if method != "GET" or name == "notification.stream":
+            continue
+        params = {p: str(uuid.uuid4()) for p in re.findall(r"{([^}]+)}", template)}
+        path = re.sub(r"{([^}]+)}", lambda m, params=params: params[m[1]], template)
+        answer, request_id = await send(user.client, method, path)
+        event = await conftest.the_event(db, request_id, name)
+        where = f"{method} {template}"
+        assert event["actor_name"] == "cross13.chef", where
+        if params:
+            assert answer.status_code == 404, where
+            assert (event["outcome"], event["status"]) == ("denied", 404), where
+            object_type = name.split(".")[0]
+            if f"{object_type}_id" in params:
+                assert event["object_id"] == params[f"{object_type}_id"], where
+        else:
+            assert answer.status_code == 200, where
+            assert event["outcome"] == "success", where
+        checked.add(name)
+    assert {"dashboard.read", "record.form", "record.read", "case.read", "unit.tree"} <= checked
