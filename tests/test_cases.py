@@ -114,10 +114,12 @@ async def test_full_lifecycle_up_to_ofast(client, auth):
     # The origin keeps access and was notified of each decision.
     assert (await client.get(f"{API}/cases/{case['id']}", headers=chef)).status_code == 200
     notes = await client.get(f"{API}/notifications", headers=chef)
-    assert any(
-        n["case_id"] == case["id"] and n["kind"] == "escalation_decided"
+    decisions = sorted(
+        n["title"].rsplit(" par ", 1)[1]
         for n in notes.json()["items"]
+        if n["case_id"] == case["id"] and n["kind"] == "escalation_decided"
     )
+    assert decisions == ["ANT-MARSEILLE", "OFAST"]
     actions = [
         e["action"]
         for e in (await client.get(f"{API}/cases/{case['id']}/timeline", headers=chef)).json()

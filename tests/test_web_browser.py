@@ -341,7 +341,7 @@ def test_an_officer_files_a_graded_record_and_finds_it_by_phone(open_page, polic
     expect(page.get_by_role("heading", name=police_record["title"], level=1)).to_be_visible()
     facts = page.locator("dl.facts")
     expect(facts.locator(".grading")).to_have_text("B2")
-    expect(facts).to_contain_text("Toute mon unité (police, gendarmerie et douane)")
+    expect(facts).to_contain_text("Toute l'unité d'origine (police, gendarmerie et douane)")
     expect(facts).to_contain_text("Cocaïne")
     expect(page.locator(".narrative")).to_have_text(NARRATIVE)
     entities = page.get_by_role("region", name="Entités")
@@ -381,7 +381,7 @@ def test_an_agency_only_record_is_hidden_from_the_other_agencies(open_page):
     submit_record(douane)
     expect(douane.get_by_role("heading", name=title, level=1)).to_be_visible()
     record_id = record_id_of(douane)
-    expect(douane.locator("dl.facts")).to_contain_text("Mon administration seulement")
+    expect(douane.locator("dl.facts")).to_contain_text("Administration de l'auteur seulement")
 
     police = open_page("cross13.police")
     police.get_by_role("link", name="Recherche", exact=True).click()
@@ -523,8 +523,9 @@ def test_a_case_escalated_to_ofast_through_the_queues(open_page, police_record):
     """cross13.chef opens a case, links cross13.police's record from the record's page and
     escalates the case; marseille.chef passes it on to OFAST from « File d'escalade »;
     ofast.chef accepts it there. The dashboards left open meanwhile show each decision
-    as it is taken, without reload: cross13.chef's the antenne's, marseille.chef's
-    OFAST's (each decision is told to the supervisors of the unit that escalated)."""
+    as it is taken, without reload: the origin's (cross13.chef) both the antenne's and
+    OFAST's, marseille.chef's OFAST's (a decision is told to the supervisors of every unit
+    the case came up through)."""
     chef = open_page("cross13.chef")
     chef.get_by_role("link", name="Dossiers", exact=True).click()
     expect(chef.get_by_role("heading", name="Dossiers", level=1)).to_be_visible()
@@ -586,8 +587,12 @@ def test_a_case_escalated_to_ofast_through_the_queues(open_page, police_record):
     told = marseille_news.filter(has_text=f"Escalade du dossier {reference} acceptée par OFAST")
     expect(told).to_have_count(1)
     expect(told).to_contain_text("Prise en charge par l'OFAST")
-    # cross13.chef's dashboard was not reloaded meanwhile: its live item is still there.
-    expect(chef_news).to_have_count(1)
+    # The origin's dashboard shows OFAST's decision too, beside the antenne's live item
+    # (still there: the page was not reloaded).
+    origin_told = chef_news.filter(has_text=f"Escalade du dossier {reference} acceptée par OFAST")
+    expect(origin_told).to_have_count(1)
+    expect(origin_told).to_contain_text("Prise en charge par l'OFAST")
+    expect(chef_news).to_have_count(2)
 
     chef.goto(case_url)
     escalations = chef.get_by_role("region", name="Escalades")

@@ -146,7 +146,13 @@ async def decide(
         note=note,
     )
     await session.flush()
-    told = set(await supervisors_of(session, escalation.from_unit_id))
+    # Every unit the case came up through hears the decision, the origin CROSS included
+    # (they keep access to the case when custody moves up).
+    told = set()
+    for unit_id in await session.scalars(
+        select(Escalation.from_unit_id).where(Escalation.case_id == case.id).distinct()
+    ):
+        told.update(await supervisors_of(session, unit_id))
     verdict = {"accept": "acceptée", "return": "renvoyée pour complément", "decline": "refusée"}
     await notifications.notify(
         session,
@@ -158,6 +164,33 @@ async def decide(
         escalation_id=escalation.id,
     )
     audit.note(session, case_id=str(case.id), escalation_id=str(escalation.id))
+    return escalation
+
+
+async def pass_on(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    escalation_id: uuid.UUID,
+    note: str,
+) -> Escalation:
+    """An intermediate supervisor passes an escalation on: accepts it (custody moves to
+    their unit) and at once escalates the case to the unit above, with `note` as the
+    justification and the same priority. Returns the escalation decided; the audit event
+    names it and the one it led to, and a second event records the new escalation."""
+    escalation = await decide(session, principal, escalation_id, "accept", note)
+    onward = await escalate(
+        session, principal, settings, escalation.case_id, None, note, escalation.priority
+    )
+    audit.note(session, escalation_id=str(escalation.id), forwarded_as=str(onward.id))
+    audit.also(
+        session,
+        "case.escalate",
+        "case",
+        escalation.case_id,
+        escalation_id=str(onward.id),
+        forwarded_from=str(escalation.id),
+    )
     return escalation
 
 

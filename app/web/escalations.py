@@ -18,7 +18,6 @@ from app.auth import policy
 from app.auth.principal import Principal
 from app.db import SessionDep
 from app.schemas.escalations import Decision
-from app.services import audit
 from app.services import escalations as escalations_service
 from app.services import units as units_service
 from app.web.pages import DECISION_HELP, DECISIONS, FORWARD, attempt, form_fields, render
@@ -133,28 +132,13 @@ async def decide(
 
     async def act():
         body = Decision(**({**fields, "decision": "accept"} if forward else fields))
-        escalation = await escalations_service.decide(
-            session, principal, escalation_id, body.decision, body.note
-        )
         if forward:
-            onward = await escalations_service.escalate(
-                session,
-                principal,
-                request.app.state.settings,
-                escalation.case_id,
-                None,
-                body.note,
-                escalation.priority,
+            escalation = await escalations_service.pass_on(
+                session, principal, request.app.state.settings, escalation_id, body.note
             )
-            # The decision's event names the escalation decided, and the one it led to.
-            audit.note(session, escalation_id=str(escalation.id), forwarded_as=str(onward.id))
-            audit.also(
-                session,
-                "case.escalate",
-                "case",
-                escalation.case_id,
-                escalation_id=str(onward.id),
-                forwarded_from=str(escalation.id),
+        else:
+            escalation = await escalations_service.decide(
+                session, principal, escalation_id, body.decision, body.note
             )
         return await escalations_service.decided(session, escalation)
 

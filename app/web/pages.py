@@ -88,6 +88,13 @@ SCOPE_HELP = {
     "chain": "Votre unité et sa hiérarchie (antenne, pôle, OFAST) le verront.",
     "network": "Toutes les unités du réseau le verront.",
 }
+# The same scopes as a reader of the record sees them (the form speaks to its author).
+RECORD_SCOPES = {
+    "agency": "Administration de l'auteur seulement, dans l'unité d'origine",
+    "unit": "Toute l'unité d'origine (police, gendarmerie et douane)",
+    "chain": "L'unité d'origine et les unités au-dessus d'elle, jusqu'à l'OFAST",
+    "network": "Tout le réseau des CROSS et l'OFAST",
+}
 MARKINGS = {"NP": "NP — Non protégé", "DR": "DR — Diffusion restreinte"}
 PRIORITIES = {"routine": "Normale", "high": "Haute", "urgent": "Urgente"}
 CASE_STATUSES = {"open": "Ouvert", "escalated": "Escaladé", "closed": "Clos"}
@@ -207,6 +214,7 @@ LABELS = {
     "assessment": INFORMATION_ASSESSMENT,
     "handling": HANDLING_CODES,
     "scope": SCOPES,
+    "record_scope": RECORD_SCOPES,
     "marking": MARKINGS,
     "priority": PRIORITIES,
     "case_status": CASE_STATUSES,

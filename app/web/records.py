@@ -536,7 +536,6 @@ async def _record_page(
             "linked_cases": linked,
             "open_cases": [c for c in open_cases if c.id not in linked_ids],
             "hits": hits,
-            "scope_help": pages.SCOPE_HELP,
             "can_edit": await pages.allowed(lambda: policy.check_can_edit(principal, record)),
             "upload_error": upload_error,
             "purpose_query": _purpose_query(request.query_params.get("purpose", "").strip()),
