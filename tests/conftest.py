@@ -244,6 +244,25 @@ def record_body(
     return body
 
 
+async def escalated_case(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    title: str,
+    justification: str = "Ramifications au-delà du département.",
+    priority: str = "high",
+) -> dict[str, Any]:
+    """A case opened through the API and escalated to the unit above: the case's JSON."""
+    case = await client.post("/api/v1/cases", headers=headers, json={"title": title})
+    assert case.status_code == 201, case.text
+    escalated = await client.post(
+        f"/api/v1/cases/{case.json()['id']}/escalations",
+        headers=headers,
+        json={"justification": justification, "priority": priority},
+    )
+    assert escalated.status_code == 201, escalated.text
+    return case.json()
+
+
 # The story of the records of tests/test_records.py and tests/test_reviews.py: their
 # record_body is functools.partial(record_body, **DELIVERY).
 DELIVERY = {

@@ -22,7 +22,7 @@ from app.events import QUEUE_SIZE, EventHub
 from app.main import create_app
 from app.models import Notification
 from app.services.notifications import CHANNEL, TITLE_MAX, notify
-from tests.conftest import sign_in, user_headers, web_sign_in
+from tests.conftest import escalated_case, sign_in, user_headers, web_sign_in
 
 API = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -504,20 +504,11 @@ async def test_the_web_stream_delivers_to_the_signed_in_browser(servers, client,
             assert response.headers["content-type"].startswith("text/event-stream")
             stream = EventStream(response)
             assert await asyncio.wait_for(stream.block(), WAIT) == [": connected"]
-            case = await client.post(
-                f"{API}/cases", headers=chef, json={"title": "Réseau cannabis Noailles"}
-            )
-            assert case.status_code == 201, case.text
-            escalated = await client.post(
-                f"{API}/cases/{case.json()['id']}/escalations",
-                headers=chef,
-                json={"justification": "Dimension interdépartementale.", "priority": "high"},
-            )
-            assert escalated.status_code == 201, escalated.text
+            case = await escalated_case(client, chef, "Réseau cannabis Noailles")
             event = await asyncio.wait_for(stream.event(), WAIT)
         data = json.loads(event["data"])
         assert (event["event"], data["kind"]) == ("notification", "escalation_requested")
-        assert data["case_id"] == case.json()["id"]
+        assert data["case_id"] == case["id"]
     finally:
         await browser.client.aclose()
 

@@ -12,7 +12,14 @@ import uuid
 import conftest
 import httpx
 import pytest
-from conftest import CSRF_FIELD, DEMO_PASSWORD, WebUser, record_body, web_sign_in
+from conftest import (
+    CSRF_FIELD,
+    DEMO_PASSWORD,
+    WebUser,
+    escalated_case,
+    record_body,
+    web_sign_in,
+)
 from sqlalchemy import text
 from test_routes import web_page_routes
 
@@ -269,18 +276,8 @@ async def test_dashboard_shows_my_units_records_and_not_others(web, client, auth
 
 
 async def test_dashboard_shows_pending_escalations_to_supervisors(web, client, auth):
-    chef = await auth("cross13.chef")
     title = f"Filière go-fast A7 {uuid.uuid4().hex[:6]}"
-    case = await client.post(
-        "/api/v1/cases", headers=chef, json={"title": title, "summary": "Go-fast Espagne."}
-    )
-    assert case.status_code == 201, case.text
-    escalated = await client.post(
-        f"/api/v1/cases/{case.json()['id']}/escalations",
-        headers=chef,
-        json={"justification": "Ramifications nationales.", "priority": "urgent"},
-    )
-    assert escalated.status_code == 201, escalated.text
+    await escalated_case(client, await auth("cross13.chef"), title, priority="urgent")
     reviewer = await (await web("marseille.chef")).get("/")
     assert "Escalades en attente de décision" in reviewer.text
     assert title in reviewer.text
